@@ -1,0 +1,3 @@
+from octipus.cli import main
+
+main()

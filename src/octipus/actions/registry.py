@@ -1,0 +1,24 @@
+"""Action types by name."""
+
+from __future__ import annotations
+
+from octipus.actions.base import Action
+from octipus.actions.unavailable import UnavailableAction
+
+
+def _build() -> dict[str, Action]:
+    actions: list[Action] = [
+        UnavailableAction("webhook"),
+        UnavailableAction("notify"),
+        UnavailableAction("execute_tool"),
+        UnavailableAction("spawn_agent"),
+    ]
+    return {a.name: a for a in actions}
+
+
+ACTIONS: dict[str, Action] = _build()
+
+
+def get_action(name: str) -> Action:
+    """The action for `name`; KeyError for unknown types (validated at save time)."""
+    return ACTIONS[name]

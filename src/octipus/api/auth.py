@@ -1,0 +1,7 @@
+"""Routes for auth (filled in by its feature)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

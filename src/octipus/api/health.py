@@ -1,0 +1,40 @@
+"""Liveness and readiness (`/api/health`, no auth) and Prometheus metrics (`/metrics`)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Response
+from fastapi.responses import ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from octipus import __version__
+from octipus.api.deps import RuntimeDep
+from octipus.db.tables import Execution
+from octipus.metrics import QUEUE_DEPTH
+
+router = APIRouter()
+
+
+@router.get("/api/health")
+async def health(runtime: RuntimeDep) -> ORJSONResponse:
+    """200 when the database answers; 503 otherwise."""
+    try:
+        async with runtime.sessions() as session:
+            await session.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # the point is to report any database failure
+        return ORJSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+    return ORJSONResponse(
+        {"status": "ok", "version": __version__, "shuttingDown": runtime.shutting_down}
+    )
+
+
+@router.get("/metrics")
+async def metrics(runtime: RuntimeDep) -> Response:
+    async with runtime.sessions() as session:
+        depth = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Execution)
+            .where(Execution.status.in_(("queued", "retrying")))
+        )
+    QUEUE_DEPTH.set(depth or 0)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,83 @@
+"""FastAPI app factory: routers, error handlers, and the lifespan (database, admin, workers)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from octipus import __version__
+from octipus.accounts import bootstrap_admin
+from octipus.api import auth, channels, executions, health, hooks, webhooks
+from octipus.api.errors import install_error_handlers
+from octipus.config import Settings
+from octipus.db.engine import upgrade_schema
+from octipus.runtime import Runtime
+
+log = logging.getLogger("octipus")
+
+
+class BackgroundService(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundService]:
+    """The worker pool and the inbound channel pollers this process runs."""
+    from octipus.channels.services import channel_services
+    from octipus.queue.worker import Worker
+
+    services: list[BackgroundService] = [Worker(runtime)] if with_worker else []
+    services.extend(channel_services(runtime))
+    return services
+
+
+async def prepare_database(runtime: Runtime) -> None:
+    """Apply migrations and, on first start, create the admin and announce its token once."""
+    await upgrade_schema(runtime.engine)
+    async with runtime.sessions.begin() as session:
+        token = await bootstrap_admin(session, runtime.settings)
+    if token and not runtime.settings.bootstrap_token:
+        where = runtime.settings.data_dir / "admin-token"
+        print(
+            f"\n  Octipus: created user 'admin'. API token (shown once, also in {where}):\n"
+            f"  {token}\n",
+            flush=True,
+        )
+
+
+def create_app(settings: Settings | None = None, with_worker: bool | None = None) -> FastAPI:
+    settings = settings or Settings()
+    run_worker = settings.worker_enabled if with_worker is None else with_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.create(settings)
+        app.state.runtime = runtime
+        await prepare_database(runtime)
+        services = background_services(runtime, run_worker)
+        for service in services:
+            await service.start()
+        log.info("octipus ready", extra={"url": settings.base_url, "worker": run_worker})
+        try:
+            yield
+        finally:
+            runtime.shutting_down = True
+            for service in reversed(services):
+                await service.stop()
+            await runtime.close()
+
+    app = FastAPI(
+        title="Octipus Hooks",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    install_error_handlers(app)
+    for module in (health, webhooks, hooks, executions, auth, channels):
+        app.include_router(module.router)
+    return app

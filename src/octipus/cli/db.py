@@ -1,0 +1,25 @@
+"""`octipus db upgrade`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from octipus.config import Settings
+
+app = typer.Typer(no_args_is_help=True, help="Database schema.")
+
+
+@app.command()
+def upgrade() -> None:
+    """Apply all migrations (the server also does this on start)."""
+    from octipus.db.engine import create_engine, upgrade_schema
+
+    async def _run() -> None:
+        engine = create_engine(Settings())
+        await upgrade_schema(engine)
+        await engine.dispose()
+
+    asyncio.run(_run())
+    typer.echo("database schema is up to date")

@@ -1,0 +1,76 @@
+"""Settings: every knob is an `OCTIPUS_*` environment variable (or a line in `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read once at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="OCTIPUS_", env_file=".env", extra="ignore")
+
+    # Serving
+    host: str = "127.0.0.1"
+    port: int = 3005
+    public_url: str | None = None
+    data_dir: Path = Path("./data")
+    database_url: str = "sqlite+aiosqlite:///./data/octipus.db"
+    max_body_bytes: int = 25 * 1024 * 1024
+    log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    bootstrap_token: str | None = None
+
+    # Queue and workers
+    worker_enabled: bool = True
+    worker_concurrency: int = Field(20, ge=1)
+    hook_concurrency: int = Field(2, ge=1)
+    lease_seconds: float = Field(60.0, gt=0)
+    poll_interval_seconds: float = Field(1.0, gt=0)
+    shutdown_grace_seconds: float = Field(10.0, ge=0)
+    queue_max_depth: int = Field(100_000, ge=1)
+    retry_max_attempts: int = Field(8, ge=1)
+    rejections_per_path: int = Field(100, ge=1)
+
+    # Actions and tools
+    forward_allow_hosts: str = ""
+    forward_timeout_seconds: float = 15.0
+    tools_shell: Literal["on", "off"] = "on"
+
+    # Channels
+    telegram_bot_token: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_mode: Literal["webhook", "polling"] = "webhook"
+    telegram_webhook_secret: str | None = None
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_api_url: str = "https://slack.com/api"
+
+    # Agents
+    agent_model: str | None = None
+    agent_base_url: str | None = None
+    agent_api_key: str | None = None
+    agent_topic_models: dict[str, str] = Field(default_factory=dict)
+    agent_timeout_seconds: float = 120.0
+    agent_max_output_tokens: int = 2048
+    agent_max_tool_calls: int = 10
+
+    @property
+    def forward_allowed_hosts(self) -> frozenset[str]:
+        """Hosts the SSRF guard lets through even when they resolve to private addresses."""
+        return frozenset(
+            h.strip().lower() for h in self.forward_allow_hosts.split(",") if h.strip()
+        )
+
+    @property
+    def base_url(self) -> str:
+        """External base URL shown to users (the public URL behind a tunnel, else the bind)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

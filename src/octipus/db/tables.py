@@ -1,0 +1,202 @@
+"""SQLAlchemy 2 tables. The `executions` table is also the durable queue (DESIGN §4)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from octipus.db.ids import new_id
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType, datetime: UTCDateTime}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200), default="default")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+
+class Hook(Base):
+    __tablename__ = "hooks"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    trigger: Mapped[str] = mapped_column(sa.String(32), default="webhook")
+    webhook_path: Mapped[str] = mapped_column(sa.String(500), index=True)
+    trigger_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    action: Mapped[str] = mapped_column(sa.String(32))
+    action_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    conditions: Mapped[list[Any]] = mapped_column(default=list)
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+    priority: Mapped[int] = mapped_column(default=0)
+    max_executions: Mapped[int | None]
+    execution_count: Mapped[int] = mapped_column(default=0)
+    cooldown_ms: Mapped[int] = mapped_column(default=0)
+    retry_max_attempts: Mapped[int | None]
+    last_executed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Delivery(Base):
+    """One accepted request, kept whole (raw body) so every execution and replay sees it."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    path: Mapped[str] = mapped_column(sa.String(500), index=True)
+    delivery_id: Mapped[str | None] = mapped_column(sa.String(200))
+    event_type: Mapped[str | None] = mapped_column(sa.String(200))
+    method: Mapped[str] = mapped_column(sa.String(10), default="POST")
+    content_type: Mapped[str | None] = mapped_column(sa.String(200))
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    query: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    body: Mapped[bytes] = mapped_column(sa.LargeBinary, default=b"")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Execution(Base):
+    """One run of one hook's action for one delivery; rows in queued/retrying are the queue."""
+
+    __tablename__ = "executions"
+    __table_args__ = (
+        sa.UniqueConstraint("hook_id", "dedupe_key", name="uq_executions_hook_dedupe"),
+        sa.Index("ix_executions_claim", "status", "run_after"),
+        sa.Index("ix_executions_hook_created", "hook_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    hook_id: Mapped[str] = mapped_column(sa.ForeignKey("hooks.id", ondelete="CASCADE"))
+    delivery_pk: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
+    )
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(200))
+    source: Mapped[str] = mapped_column(sa.String(20), default="hook")
+    status: Mapped[str] = mapped_column(sa.String(20), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=8)
+    trigger_type: Mapped[str] = mapped_column(sa.String(32), default="webhook")
+    action_type: Mapped[str] = mapped_column(sa.String(32))
+    result: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    duration_ms: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_expires_at: Mapped[datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class Rejection(Base):
+    """A refused ingress request (401/400/413/...), kept per path so '401 on webhook' is diagnosable."""
+
+    __tablename__ = "rejections"
+    __table_args__ = (sa.Index("ix_rejections_path_time", "path", "received_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    path: Mapped[str] = mapped_column(sa.String(500))
+    status_code: Mapped[int]
+    reason: Mapped[str] = mapped_column(sa.Text)
+    event_type: Mapped[str | None] = mapped_column(sa.String(200))
+    delivery_id: Mapped[str | None] = mapped_column(sa.String(200))
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    remote_addr: Mapped[str | None] = mapped_column(sa.String(100))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelBinding(Base):
+    """A user's Telegram/Slack/Apprise destination; only `verified` ones receive notifications."""
+
+    __tablename__ = "channel_bindings"
+    __table_args__ = (
+        sa.UniqueConstraint("channel_type", "external_id", name="uq_binding_channel"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    channel_type: Mapped[str] = mapped_column(sa.String(32))
+    external_id: Mapped[str] = mapped_column(sa.String(500))
+    display_name: Mapped[str | None] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verified_at: Mapped[datetime | None]
+
+
+class LinkCode(Base):
+    """A one-time linking code, stored hashed; issued by the bot or by the UI (DESIGN §6)."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    issued_by: Mapped[str] = mapped_column(sa.String(20))  # "bot" | "ui"
+    channel_type: Mapped[str | None] = mapped_column(sa.String(32))
+    external_id: Mapped[str | None] = mapped_column(sa.String(500))
+    display_name: Mapped[str | None] = mapped_column(sa.String(200))
+    user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Who did what to a security-relevant object, and when (links, unlinks, tokens)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,34 @@
+"""Which request headers are kept with a delivery: never credentials or signatures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-hub-signature",
+        "x-hub-signature-256",
+        "x-gitlab-token",
+        "stripe-signature",
+        "webhook-signature",
+        "svix-signature",
+        "x-slack-signature",
+        "x-shopify-hmac-sha256",
+        "x-gitea-signature",
+        "x-forgejo-signature",
+        "x-gogs-signature",
+        "linear-signature",
+        "x-telegram-bot-api-secret-token",
+        "x-api-key",
+    }
+)
+
+
+def safe_headers(headers: Mapping[str, str], extra_sensitive: Iterable[str] = ()) -> dict[str, str]:
+    """Lower-cased headers minus credentials, signatures and any hook-specific signature header."""
+    drop = SENSITIVE_HEADERS | {h.lower() for h in extra_sensitive}
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in drop}
