@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 import httpx
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from octipus.config import Settings
 from octipus.db.engine import create_engine, create_sessionmaker
+from octipus.db.tables import Execution
+from octipus.hooks.cache import HookCache
 
 
 @dataclass
@@ -18,22 +22,43 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
+    hooks: HookCache
     work_available: asyncio.Event = field(default_factory=asyncio.Event)
     shutting_down: bool = False
+    _depth: tuple[float, int] = (0.0, 0)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         engine = create_engine(settings)
+        sessions = create_sessionmaker(engine)
         return cls(
             settings=settings,
             engine=engine,
-            sessions=create_sessionmaker(engine),
+            sessions=sessions,
+            hooks=HookCache(sessions),
             http=httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False),
         )
 
     def wake_workers(self) -> None:
         """Tell in-process workers that new executions are queued."""
         self.work_available.set()
+
+    async def queue_is_full(self) -> bool:
+        """True when queued work exceeds OCTIPUS_QUEUE_MAX_DEPTH (sampled at most once a second)."""
+        checked_at, depth = self._depth
+        now = time.monotonic()
+        if now - checked_at > 1.0:
+            async with self.sessions() as session:
+                depth = (
+                    await session.scalar(
+                        sa.select(sa.func.count())
+                        .select_from(Execution)
+                        .where(Execution.status.in_(("queued", "retrying")))
+                    )
+                    or 0
+                )
+            self._depth = (now, depth)
+        return depth >= self.settings.queue_max_depth
 
     async def close(self) -> None:
         await self.http.aclose()

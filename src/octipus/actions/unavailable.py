@@ -1,4 +1,4 @@
-"""Placeholder for action types whose implementation has not landed: fails loudly, never succeeds."""
+"""Stand-in for an action type that has not landed: it fails loudly, never succeeds."""
 
 from __future__ import annotations
 

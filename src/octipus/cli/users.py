@@ -1,4 +1,4 @@
-"""`octipus users create` and `octipus tokens create`: run on the server's machine (database access)."""
+"""`octipus users create` and `octipus tokens create` (run on the server's machine)."""
 
 from __future__ import annotations
 

@@ -138,7 +138,7 @@ class Execution(Base):
 
 
 class Rejection(Base):
-    """A refused ingress request (401/400/413/...), kept per path so '401 on webhook' is diagnosable."""
+    """A refused ingress request, kept per path so that '401 on webhook' can be diagnosed."""
 
     __tablename__ = "rejections"
     __table_args__ = (sa.Index("ix_rejections_path_time", "path", "received_at"),)

@@ -91,7 +91,8 @@ def validate_conditions(conditions: Any) -> list[dict[str, Any]]:
             )
         if operator not in OPERATORS:
             raise ConditionError(
-                f"conditions[{i}].operator '{operator}' is unknown; use one of {', '.join(OPERATORS)}"
+                f"conditions[{i}].operator '{operator}' is unknown;"
+                f" use one of {', '.join(OPERATORS)}"
             )
         if operator == "matches":
             try:

@@ -43,7 +43,7 @@ def trigger_context(
 
 
 def display_context(delivery: Delivery) -> dict[str, Any]:
-    """`triggerContext` in the execution log: event, path, method, safe headers, body (truncated)."""
+    """`triggerContext` in the execution log: event, path, method, safe headers, body (cut)."""
     webhook = webhook_context(delivery)
     body = webhook["body"]
     raw = webhook.pop("rawBody")

@@ -13,7 +13,7 @@ _MISSING = object()
 
 
 def lookup(context: Any, path: str) -> Any:
-    """Resolve a dot path (`webhook.body.pull_request.number`, list indexes allowed); _MISSING if absent."""
+    """Resolve a dot path (`webhook.body.commits.0.id`); _MISSING when it does not resolve."""
     value = context
     for part in path.split("."):
         if isinstance(value, Mapping):

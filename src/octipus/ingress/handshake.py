@@ -1,4 +1,4 @@
-"""Provider handshakes answered after verification instead of queueing (e.g. Slack url_verification)."""
+"""Handshakes answered after verification instead of queueing (Slack url_verification)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ def is_json_type(content_type: str | None) -> bool:
 
 
 def decode_body(body: bytes, content_type: str | None) -> Any:
-    """JSON; form with a `payload=` JSON field (GitHub form mode); other forms as a dict; else text."""
+    """JSON; a form's `payload=` JSON field (GitHub form mode); other forms as dicts; else text."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if is_json_type(content_type):
         if not body.strip():

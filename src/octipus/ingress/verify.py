@@ -108,3 +108,18 @@ def build_verifier(trigger_config: Mapping[str, Any]) -> Verifier:
 
 
 SUPPORTED_PROVIDERS = ("auto", "github")
+
+
+def validate_verification_config(trigger_config: Mapping[str, Any]) -> None:
+    """Check a `triggerConfig`'s verification fields at save time; ValueError names the field."""
+    provider = trigger_config.get("provider", "auto")
+    if provider not in SUPPORTED_PROVIDERS:
+        raise ValueError(
+            f"triggerConfig.provider '{provider}' is unknown;"
+            f" use one of {', '.join(SUPPORTED_PROVIDERS)}"
+        )
+    extra = trigger_config.get("webhookSecrets")
+    if extra is not None and (
+        not isinstance(extra, list) or not all(isinstance(s, str) for s in extra)
+    ):
+        raise ValueError("triggerConfig.webhookSecrets must be a list of strings")

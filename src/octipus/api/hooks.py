@@ -1,0 +1,80 @@
+"""Hooks API: CRUD, toggle (DESIGN §3.3). Handlers are thin; rules live in hooks/service.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from octipus.api.deps import RuntimeDep, SessionDep, UserDep
+from octipus.api.errors import ApiError
+from octipus.db.tables import Hook, User
+from octipus.hooks import service
+from octipus.hooks.schemas import HookCreate, HookToggle, HookUpdate
+
+router = APIRouter(prefix="/api/hooks", tags=["hooks"])
+
+
+async def _owned(session: SessionDep, user: User, hook_id: str) -> Hook:
+    hook = await service.get_owned_hook(session, user, hook_id)
+    if hook is None:
+        raise ApiError(404, f"Hook {hook_id} not found")
+    return hook
+
+
+@router.post("", status_code=201)
+async def create_hook(
+    body: HookCreate, user: UserDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    try:
+        hook = await service.create_hook(session, runtime, user, body)
+    except service.HookValidationError as exc:
+        raise ApiError(400, str(exc)) from None
+    await session.commit()
+    runtime.hooks.invalidate()
+    return {"hook": service.hook_json(hook)}
+
+
+@router.get("")
+async def list_hooks(user: UserDep, session: SessionDep) -> dict[str, Any]:
+    return {"hooks": [service.hook_json(h) for h in await service.list_hooks(session, user)]}
+
+
+@router.get("/{hook_id}")
+async def get_hook(hook_id: str, user: UserDep, session: SessionDep) -> dict[str, Any]:
+    return {"hook": service.hook_json(await _owned(session, user, hook_id))}
+
+
+@router.patch("/{hook_id}")
+async def update_hook(
+    hook_id: str, body: HookUpdate, user: UserDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    hook = await _owned(session, user, hook_id)
+    try:
+        await service.update_hook(session, runtime, hook, user, body)
+    except service.HookValidationError as exc:
+        raise ApiError(400, str(exc)) from None
+    await session.commit()
+    runtime.hooks.invalidate()
+    return {"hook": service.hook_json(hook)}
+
+
+@router.delete("/{hook_id}")
+async def delete_hook(
+    hook_id: str, user: UserDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    await session.delete(await _owned(session, user, hook_id))
+    await session.commit()
+    runtime.hooks.invalidate()
+    return {"deleted": True}
+
+
+@router.post("/{hook_id}/toggle")
+async def toggle_hook(
+    hook_id: str, body: HookToggle, user: UserDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    hook = await _owned(session, user, hook_id)
+    hook.is_enabled = body.enabled
+    await session.commit()
+    runtime.hooks.invalidate()
+    return {"success": True, "enabled": hook.is_enabled}

@@ -1,0 +1,182 @@
+"""Ingress: `POST /api/webhooks/{path}` (DESIGN §3.1) and the rejection log (§3.4)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import ORJSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from octipus.api.deps import RuntimeDep, SessionDep, UserDep
+from octipus.api.errors import error_response
+from octipus.db.ids import new_id
+from octipus.db.tables import Hook, Rejection
+from octipus.hooks.cache import HookEntry
+from octipus.hooks.context import trigger_context
+from octipus.ingress import event as events
+from octipus.ingress.accept import decide, record_delivery
+from octipus.ingress.body import BodyTooLarge, read_body
+from octipus.ingress.handshake import handshake_response
+from octipus.ingress.headers import safe_headers
+from octipus.ingress.payload import InvalidPayload, decode_body
+from octipus.ingress.rejections import record_rejection
+from octipus.ingress.verify import Request as VerifyRequest
+from octipus.ingress.verify import VerificationError
+from octipus.metrics import DELIVERIES_ACCEPTED, DELIVERIES_DUPLICATE, DELIVERIES_REJECTED
+from octipus.runtime import Runtime
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["webhooks"])
+
+
+async def _reject(
+    runtime: Runtime,
+    request: Request,
+    path: str,
+    status: int,
+    reason: str,
+    metric: str,
+    headers: dict[str, str],
+    **extra: Any,
+) -> ORJSONResponse:
+    """Answer a refused request, count it and keep it in the rejection log."""
+    DELIVERIES_REJECTED.labels(metric).inc()
+    log.info("webhook rejected", extra={"path": path, "status": status, "reason": reason})
+    await record_rejection(runtime, request, path, status, reason, headers)
+    return error_response(status, reason, **extra)
+
+
+def _verified(
+    entries: tuple[HookEntry, ...], request: VerifyRequest
+) -> tuple[list[HookEntry], list[str]]:
+    verified, reasons = [], []
+    for entry in entries:
+        try:
+            entry.verifier.verify(request)
+            verified.append(entry)
+        except VerificationError as exc:
+            if exc.reason not in reasons:
+                reasons.append(exc.reason)
+    return verified, reasons
+
+
+@router.post("/api/webhooks/{path:path}")
+async def receive_webhook(path: str, request: Request, runtime: RuntimeDep) -> ORJSONResponse:
+    path = path.strip("/")
+    entries = await runtime.hooks.for_path(path)
+    if not entries:
+        DELIVERIES_REJECTED.labels("not_found").inc()
+        return error_response(404, "Webhook not found")
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
+    if runtime.shutting_down:
+        return error_response(
+            503, "Server is shutting down; retry shortly", headers={"Retry-After": "5"}
+        )
+    try:
+        body = await read_body(request, runtime.settings.max_body_bytes)
+    except BodyTooLarge as exc:
+        return await _reject(runtime, request, path, 413, str(exc), "too_large", headers)
+
+    verified, reasons = _verified(entries, VerifyRequest(headers, body, time.time()))
+    if not verified:
+        return await _reject(runtime, request, path, 401, "; ".join(reasons), "signature", headers)
+    content_type = headers.get("content-type")
+    try:
+        payload = decode_body(body, content_type)
+    except InvalidPayload as exc:
+        return await _reject(runtime, request, path, 400, str(exc), "bad_payload", headers)
+    for entry in verified:
+        answer = handshake_response(entry.provider, payload)
+        if answer is not None:
+            return ORJSONResponse(answer)
+
+    if await runtime.queue_is_full():
+        DELIVERIES_REJECTED.labels("queue_full").inc()
+        return error_response(503, "Queue is full; retry later", headers={"Retry-After": "30"})
+
+    event_type = events.event_type(headers, payload)
+    delivery = {
+        "id": new_id(),
+        "path": path,
+        "delivery_id": events.delivery_id(headers, payload),
+        "event_type": event_type,
+        "method": request.method,
+        "content_type": content_type,
+        "headers": safe_headers(headers, (h for e in verified for h in e.extra_sensitive_headers)),
+        "query": dict(request.query_params),
+        "body": body,
+    }
+    webhook = {
+        "path": path,
+        "method": request.method,
+        "event": event_type,
+        "deliveryId": delivery["delivery_id"],
+        "headers": delivery["headers"],
+        "query": delivery["query"],
+        "body": payload,
+    }
+    planned = [(e, decide(e, event_type, trigger_context(webhook, e, None))) for e in verified]
+    try:
+        async with runtime.sessions.begin() as session:
+            fired = await record_delivery(
+                session, delivery, planned, runtime.settings.retry_max_attempts
+            )
+            if not fired:
+                await session.rollback()
+    except SQLAlchemyError:
+        log.exception("could not store delivery", extra={"path": path})
+        return error_response(
+            503, "Could not store the delivery; retry", headers={"Retry-After": "5"}
+        )
+    if not fired:
+        DELIVERIES_DUPLICATE.inc()
+        return ORJSONResponse({"received": True, "duplicate": True}, status_code=200)
+    DELIVERIES_ACCEPTED.inc()
+    runtime.wake_workers()
+    return ORJSONResponse(
+        {
+            "received": True,
+            "accepted": True,
+            "hooks": len(fired),
+            "deliveryId": delivery["delivery_id"] or delivery["id"],
+        },
+        status_code=202,
+    )
+
+
+@router.get("/api/webhooks/rejections")
+async def list_rejections(
+    user: UserDep,
+    session: SessionDep,
+    path: str | None = Query(None),
+    limit: int = Query(50, ge=1, le=500),
+) -> dict[str, Any]:
+    """Refused requests, newest first; a user sees those for paths of their own hooks."""
+    query = sa.select(Rejection).order_by(Rejection.received_at.desc()).limit(limit)
+    if path is not None:
+        query = query.where(Rejection.path == path.strip("/"))
+    if not user.is_admin:
+        query = query.where(
+            Rejection.path.in_(sa.select(Hook.webhook_path).where(Hook.owner_id == user.id))
+        )
+    rows = (await session.scalars(query)).all()
+    return {
+        "rejections": [
+            {
+                "id": r.id,
+                "path": r.path,
+                "status": r.status_code,
+                "reason": r.reason,
+                "eventType": r.event_type,
+                "deliveryId": r.delivery_id,
+                "headers": r.headers,
+                "remoteAddr": r.remote_addr,
+                "receivedAt": r.received_at.isoformat(),
+            }
+            for r in rows
+        ]
+    }
