@@ -96,6 +96,25 @@ class ServerProcess:
         self.stop()
         return self.start()
 
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `octipus ARGS` against this server's data dir and URL."""
+        env = {**self.env, "OCTIPUS_URL": self.url, "OCTIPUS_TOKEN": self.token}
+        done = subprocess.run(
+            [sys.executable, "-m", "octipus", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"octipus {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def new_user_token(self, name: str, admin: bool = False) -> str:
+        """Create a user through the CLI and return its token."""
+        out = self.cli("users", "create", name, *(["--admin"] if admin else []))
+        return out.stdout.strip().splitlines()[-1]
+
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
         """An HTTP client for the API, authenticated as the admin unless told otherwise."""
         return httpx.Client(
