@@ -15,7 +15,8 @@ SEED_BODY = {
     "action": "spawn_agent",
     "actionConfig": {
         "agentPrompt": (
-            "A GitHub webhook event was received. Analyze the payload and produce a concise summary."
+            "A GitHub webhook event was received. "
+            "Analyze the payload and produce a concise summary."
         ),
         "agentTopic": "communication",
         "orchestrated": False,
