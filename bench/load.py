@@ -1,0 +1,89 @@
+"""Drive a server with wrk (Debian package) and the signed-POST script; sample its RSS meanwhile."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from servers import ensure_debian_package, rss_kib
+
+LUA = Path(__file__).with_name("signed_post.lua")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    name: str
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    rss_mib: float
+
+    @property
+    def accepted_per_s(self) -> float:
+        return (self.requests - self.errors) / self.seconds
+
+
+def ensure_wrk() -> str:
+    ensure_debian_package("wrk")
+    return shutil.which("wrk") or "wrk"
+
+
+def run_wrk(
+    name: str,
+    url: str,
+    pid: int,
+    body_file: Path,
+    signature: str,
+    delivery_prefix: str,
+    connections: int,
+    seconds: float,
+    threads: int = 1,
+) -> RunResult:
+    """One wrk run of `seconds` at `connections`; RSS is the largest VmRSS seen while it ran."""
+    command = [
+        ensure_wrk(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        url,
+        "--",
+        str(body_file),
+        signature,
+        delivery_prefix,
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = 0
+    deadline = time.monotonic() + seconds + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        peak = max(peak, rss_kib(pid))
+        time.sleep(0.25)
+    if proc.poll() is None:
+        proc.kill()
+    out, _ = proc.communicate(timeout=10)
+    line = next((ln for ln in out.splitlines() if ln.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk gave no result:\n{out}")
+    data = json.loads(line.removeprefix("BENCH "))
+    return RunResult(
+        name=name,
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        errors=data["status_errors"] + data["socket_errors"],
+        p50_ms=data["p50_us"] / 1000,
+        p90_ms=data["p90_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        max_ms=data["max_us"] / 1000,
+        rss_mib=max(peak, rss_kib(pid)) / 1024,
+    )

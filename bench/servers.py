@@ -1,0 +1,186 @@
+"""Start and stop the servers under test on 127.0.0.1: Octipus and adnanh/webhook."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+TOKEN = "oct_bench_admin_token_0123456789abcdef"
+
+
+def ensure_debian_package(name: str, command: str | None = None) -> None:
+    """Install a Debian package with apt-get when its command is missing."""
+    if shutil.which(command or name):
+        return
+    print(f"installing Debian package {name} ...", flush=True)
+    apt = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=300"]
+    if subprocess.run([*apt, "install", name], capture_output=True).returncode != 0:
+        subprocess.run([*apt, "update"], check=True, capture_output=True)
+        subprocess.run([*apt, "install", name], check=True, capture_output=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of one process in KiB (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+class Server:
+    """A subprocess in its own session with a scratch directory, stopped on exit."""
+
+    name = ""
+    url = ""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"octipus-bench-{self.name}-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def _spawn(self, command: list[str], env: dict[str, str] | None = None) -> None:
+        log = (self.dir / "server.log").open("ab")
+        self.proc = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def log_tail(self, chars: int = 3000) -> str:
+        path = self.dir / "server.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+class Octipus(Server):
+    """`octipus serve` with the default SQLite config in a scratch data dir, logging at warning."""
+
+    name = "octipus"
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.env = {
+            **os.environ,
+            "OCTIPUS_HOST": HOST,
+            "OCTIPUS_PORT": str(self.port),
+            "OCTIPUS_DATA_DIR": str(self.dir),
+            "OCTIPUS_DATABASE_URL": f"sqlite+aiosqlite:///{self.dir}/octipus.db",
+            "OCTIPUS_BOOTSTRAP_TOKEN": TOKEN,
+            "OCTIPUS_LOG_LEVEL": "warning",
+            **(env or {}),
+        }
+        self.base = f"http://{HOST}:{self.port}"
+
+    def start(self) -> Octipus:
+        self._spawn([sys.executable, "-m", "octipus", "serve"], self.env)
+        assert self.proc is not None
+        wait_until_up(f"{self.base}/api/health", self.proc)
+        return self
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        )
+
+    def create_hook(self, path: str, secret: str, action: str, config: dict[str, Any]) -> str:
+        """Create an enabled hook on `path` and return its id; `url` then points at it."""
+        body = {
+            "name": f"bench {path}",
+            "trigger": "webhook",
+            "triggerConfig": {"webhookPath": path, "webhookSecret": secret, "provider": "github"},
+            "action": action,
+            "actionConfig": config,
+        }
+        with self.api() as client:
+            response = client.post("/api/hooks", json=body)
+        if response.status_code != 201:
+            raise RuntimeError(f"could not create the hook: {response.status_code} {response.text}")
+        self.url = f"{self.base}/api/webhooks/{path}"
+        return str(response.json()["hook"]["id"])
+
+
+class AdnanhWebhook(Server):
+    """adnanh/webhook (Debian package `webhook`) with one HMAC-SHA256 hook running /bin/true."""
+
+    name = "webhook"
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        hooks = [
+            {
+                "id": "bench",
+                "execute-command": "/bin/true",
+                "response-message": "accepted",
+                "trigger-rule-mismatch-http-response-code": 401,
+                "trigger-rule": {
+                    "match": {
+                        "type": "payload-hmac-sha256",
+                        "secret": secret,
+                        "parameter": {"source": "header", "name": "X-Hub-Signature-256"},
+                    }
+                },
+            }
+        ]
+        (self.dir / "hooks.json").write_text(json.dumps(hooks))
+        self.url = f"http://{HOST}:{self.port}/hooks/bench"
+
+    def start(self) -> AdnanhWebhook:
+        ensure_debian_package("webhook")
+        command = [shutil.which("webhook") or "webhook", "-ip", HOST, "-port", str(self.port)]
+        self._spawn([*command, "-hooks", str(self.dir / "hooks.json")])
+        assert self.proc is not None
+        wait_until_up(f"http://{HOST}:{self.port}/", self.proc)
+        return self
