@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.receiver import Receiver
 from tests.support.server import ServerProcess
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -65,3 +66,10 @@ def pg_database_url() -> Iterator[str]:
         pytest.fail(f"PostgreSQL is not reachable on 127.0.0.1:5432: {exc}")
     yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local HTTP receiver (records requests, scripted replies) on a loopback port."""
+    with Receiver() as running:
+        yield running

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     queue_max_depth: int = Field(100_000, ge=1)
     retry_max_attempts: int = Field(8, ge=1)
+    retry_base_scale: float = Field(1.0, gt=0)  # multiplies the backoff schedule (tests: 0.001)
     rejections_per_path: int = Field(100, ge=1)
 
     # Actions and tools
