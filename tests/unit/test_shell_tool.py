@@ -1,0 +1,234 @@
+"""The shell tool through execute_tool: quoting, policies, output, timeouts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from octipus.actions.base import ActionError, ConfigError
+from octipus.actions.tool import ToolAction
+from octipus.runtime import Runtime
+from octipus.tools.shell import OUTPUT_TAIL_BYTES
+from tests.support.action_context import make_context, make_owner, make_runtime
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    rt = make_runtime(tmp_path)
+    yield rt
+    await rt.close()
+
+
+def shell_config(command: str, **params: object) -> dict[str, object]:
+    return {
+        "toolId": "shell",
+        "toolAction": "execute",
+        "toolParams": {"command": command, **params},
+    }
+
+
+INJECTIONS = [
+    "$(touch {marker}); rm -rf {sandbox}",
+    "`touch {marker}`",
+    "x && touch {marker}",
+    "x | touch {marker}",
+    "x\ntouch {marker}",
+    "'; touch {marker}; echo '",
+    '"; touch {marker}; echo "',
+    "${{IFS}}touch${{IFS}}{marker}",
+]
+
+
+@pytest.mark.parametrize("template", INJECTIONS)
+async def test_payload_field_stays_a_literal_argument(
+    runtime: Runtime, tmp_path: Path, template: str
+) -> None:
+    marker, sandbox = tmp_path / "pwned", tmp_path / "sandbox"
+    sandbox.mkdir()
+    (sandbox / "keep").write_text("still here")
+    value = template.format(marker=marker, sandbox=sandbox)
+    config = shell_config("printf %s {{webhook.body.title}}")
+    ctx = make_context(runtime, "execute_tool", config, body={"title": value})
+
+    result = await ToolAction().run(ctx)
+
+    assert result["stdout"] == value
+    assert not marker.exists()
+    assert (sandbox / "keep").exists()
+
+
+async def test_result_has_exit_code_and_both_streams(runtime: Runtime) -> None:
+    ctx = make_context(runtime, "execute_tool", shell_config("echo out; echo err >&2"))
+
+    result = await ToolAction().run(ctx)
+
+    assert result["tool"] == "shell"
+    assert result["exitCode"] == 0
+    assert result["stdout"] == "out\n"
+    assert result["stderr"] == "err\n"
+    assert result["timedOut"] is False
+
+
+async def test_run_is_an_alias_of_execute(runtime: Runtime) -> None:
+    config = {"toolId": "shell", "toolAction": "run", "toolParams": {"command": "echo via-run"}}
+
+    result = await ToolAction().run(make_context(runtime, "execute_tool", config))
+
+    assert result["stdout"] == "via-run\n"
+
+
+async def test_nonzero_exit_is_an_error_with_the_output_in_the_result(runtime: Runtime) -> None:
+    ctx = make_context(runtime, "execute_tool", shell_config("echo partial; exit 3"))
+
+    with pytest.raises(ActionError) as caught:
+        await ToolAction().run(ctx)
+
+    assert "status 3" in str(caught.value)
+    assert caught.value.result is not None
+    assert caught.value.result["exitCode"] == 3
+    assert caught.value.result["stdout"] == "partial\n"
+
+
+async def test_output_is_capped_to_its_tail(runtime: Runtime) -> None:
+    command = "head -c 200000 /dev/zero | tr '\\0' x; echo; echo END"
+    result = await ToolAction().run(make_context(runtime, "execute_tool", shell_config(command)))
+
+    assert len(result["stdout"]) <= OUTPUT_TAIL_BYTES
+    assert result["stdout"].endswith("END\n")
+    assert result["truncated"] is True
+
+
+def _process_gone(pid: int) -> bool:
+    """True once `pid` no longer runs (exited, or a zombie awaiting its reaper)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def wait_until_gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not _process_gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _process_gone(pid)
+
+
+async def test_timeout_kills_the_whole_process_group(runtime: Runtime, tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    command = f"sleep 300 & echo $! > {pidfile}; wait"
+    ctx = make_context(runtime, "execute_tool", shell_config(command, timeout=1))
+
+    with pytest.raises(ActionError) as caught:
+        await ToolAction().run(ctx)
+
+    assert caught.value.result is not None
+    assert caught.value.result["timedOut"] is True
+    assert wait_until_gone(int(pidfile.read_text()))
+
+
+async def test_env_values_are_passed_and_server_environment_is_not(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTIPUS_TELEGRAM_BOT_TOKEN", "server-secret-token")
+    config = shell_config('printf %s "$GREETING"; env', env={"GREETING": "{{webhook.body.who}}"})
+    ctx = make_context(runtime, "execute_tool", config, body={"who": "$(not run)"})
+
+    result = await ToolAction().run(ctx)
+
+    assert result["stdout"].startswith("$(not run)")
+    assert "server-secret-token" not in result["stdout"]
+    assert result["envKeys"] == ["GREETING"]
+
+
+async def test_cwd_sets_the_working_directory(runtime: Runtime, tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    ctx = make_context(runtime, "execute_tool", shell_config("pwd", cwd=str(workdir)))
+
+    result = await ToolAction().run(ctx)
+
+    assert result["stdout"].strip().endswith("/work")
+
+
+async def test_missing_cwd_is_an_error(runtime: Runtime, tmp_path: Path) -> None:
+    ctx = make_context(runtime, "execute_tool", shell_config("pwd", cwd=str(tmp_path / "nope")))
+
+    with pytest.raises(ActionError, match="cannot start the command"):
+        await ToolAction().run(ctx)
+
+
+async def test_non_admin_owner_is_refused_at_save_time(runtime: Runtime) -> None:
+    with pytest.raises(ConfigError) as caught:
+        await ToolAction().validate(shell_config("echo hi"), make_owner(admin=False), runtime)
+
+    assert caught.value.field == "toolId"
+    assert "admin" in str(caught.value)
+
+
+async def test_non_admin_owner_is_refused_at_run_time(runtime: Runtime, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    config = shell_config(f"touch {marker}")
+    ctx = make_context(runtime, "execute_tool", config, owner=make_owner(admin=False))
+
+    with pytest.raises(ActionError, match="admin"):
+        await ToolAction().run(ctx)
+
+    assert not marker.exists()
+
+
+async def test_shell_switched_off_is_refused(tmp_path: Path) -> None:
+    runtime = make_runtime(tmp_path, tools_shell="off")
+    try:
+        with pytest.raises(ConfigError, match="OCTIPUS_TOOLS_SHELL=off"):
+            await ToolAction().validate(shell_config("echo hi"), make_owner(), runtime)
+        with pytest.raises(ActionError, match="OCTIPUS_TOOLS_SHELL=off"):
+            await ToolAction().run(make_context(runtime, "execute_tool", shell_config("echo")))
+    finally:
+        await runtime.close()
+
+
+@pytest.mark.parametrize(
+    ("command", "where"),
+    [
+        ('git commit -m "{{webhook.body.msg}}"', "double quotes"),
+        ("echo '{{webhook.body.msg}}'", "single quotes"),
+        ("cat <<EOF\n{{webhook.body.msg}}\nEOF", "here-document"),
+        ("echo `echo {{webhook.body.msg}}`", "backquotes"),
+    ],
+)
+async def test_placeholder_where_quoting_cannot_protect_is_refused(
+    runtime: Runtime, command: str, where: str
+) -> None:
+    with pytest.raises(ConfigError, match=where) as caught:
+        await ToolAction().validate(shell_config(command), make_owner(), runtime)
+
+    assert caught.value.field == "toolParams"
+
+
+async def test_placeholder_inside_command_substitution_is_quoted(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned"
+    config = shell_config('echo "$(printf %s {{webhook.body.msg}})"')
+    value = f"; touch {marker}"
+    ctx = make_context(runtime, "execute_tool", config, body={"msg": value})
+
+    await ToolAction().validate(config, make_owner(), runtime)
+    result = await ToolAction().run(ctx)
+
+    assert result["stdout"] == value + "\n"
+    assert not marker.exists()
+
+
+async def test_templated_timeout_is_checked_when_rendered(runtime: Runtime) -> None:
+    config = shell_config("echo hi", timeout="{{webhook.body.seconds}}")
+    await ToolAction().validate(config, make_owner(), runtime)
+
+    with pytest.raises(ActionError, match="timeout"):
+        await ToolAction().run(
+            make_context(runtime, "execute_tool", config, body={"seconds": "soon"})
+        )
