@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from octipus.actions.base import Action
 from octipus.actions.forward import ForwardAction
-from octipus.actions.notify import NotifyAction
 from octipus.actions.unavailable import UnavailableAction
 
 
 def _build() -> dict[str, Action]:
     actions: list[Action] = [
         ForwardAction(),
-        NotifyAction(),
+        UnavailableAction("notify"),
         UnavailableAction("execute_tool"),
         UnavailableAction("spawn_agent"),
     ]
