@@ -254,9 +254,8 @@ class StandardVerifier:
     provider: str = "standard"
 
     def verify(self, request: Request) -> None:
-        svix = "svix-signature" in request.headers and "webhook-signature" not in request.headers
-        family = "svix" if svix else "webhook"
-        header, value = _header(request, f"{family}-signature")
+        header, value = _header(request, "webhook-signature", "svix-signature")
+        family = header.split("-")[0]
         _, msg_id = _header(request, f"{family}-id")
         ts_header, ts_text = _header(request, f"{family}-timestamp")
         timestamp = _unix_seconds(ts_header, ts_text)
@@ -338,7 +337,7 @@ class GitLabVerifier:
         if "webhook-signature" in request.headers:
             self.signing.verify(request)
             return
-        header, value = _header(request, "X-Gitlab-Token")
+        header, value = _header(request, "X-Gitlab-Token", "webhook-signature")
         # Hash both sides so the comparison time does not depend on the secret's length.
         if not matches_any(self.token_hashes, hashlib.sha256(text_bytes(value)).digest()):
             raise VerificationError(f"token mismatch for {header}", header)

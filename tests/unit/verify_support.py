@@ -1,0 +1,39 @@
+"""Helpers for the verifier unit tests: build a hook's verifier and run one request through it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from octipus.ingress.sign import sign_headers
+from octipus.ingress.verify import Request, VerificationError, build_verifier
+
+NOW = 1_700_000_000
+SECRET = "s3cret-value"
+STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+OTHER_STANDARD_SECRET = "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q="
+
+
+def request(headers: Mapping[str, str], body: bytes, now: float = NOW) -> Request:
+    """A verifier request as the ingress builds it: header names lower-cased."""
+    return Request({k.lower(): v for k, v in headers.items()}, body, now)
+
+
+def check(config: Mapping[str, Any], headers: Mapping[str, str], body: bytes, now: float = NOW):
+    """Verify one request against a hook's triggerConfig; raises VerificationError if refused."""
+    build_verifier(config).verify(request(headers, body, now))
+
+
+def reason(
+    config: Mapping[str, Any], headers: Mapping[str, str], body: bytes, now: float = NOW
+) -> str:
+    """The reason a request is refused (fails the test if it verifies)."""
+    with pytest.raises(VerificationError) as refused:
+        check(config, headers, body, now)
+    return refused.value.reason
+
+
+def signed(provider: str, secret: str, body: bytes, now: int = NOW, **options: Any) -> dict:
+    return sign_headers(provider, secret, body, timestamp=now, **options)
