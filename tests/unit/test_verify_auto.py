@@ -51,7 +51,7 @@ def test_gitlab_signing_mode_prefers_the_signature_over_the_token():
 
 def test_request_without_any_signature_header_is_refused_listing_them():
     refused = reason(AUTO, {"Content-Type": "application/json"}, BODY)
-    assert refused.startswith("missing signature header (expected one of Stripe-Signature,")
+    assert refused.startswith("missing signature header (expected one of X-Hub-Signature-256,")
     for header in (
         "X-Hub-Signature-256",
         "X-Gitlab-Token",

@@ -393,8 +393,9 @@ class AutoVerifier:
     def verify(self, request: Request) -> None:
         detected = detect_provider(request.headers)
         if detected is None:
-            expected = ", ".join(header for header, _ in AUTO_HEADERS)
-            raise VerificationError(f"missing signature header (expected one of {expected})")
+            raise VerificationError(
+                f"missing signature header (expected one of {_AUTO_EXPECTED_HEADERS})"
+            )
         self.schemes[detected].verify(request)
         if detected in _BODY_SIGNED:
             self._refuse_cross_scheme_replay(request)
@@ -485,6 +486,10 @@ _BUILDERS: dict[str, Callable[[_Keys, str], Verifier]] = {
     "hmac": _hmac,
 }
 SUPPORTED_PROVIDERS = ("auto", *_BUILDERS)
+# Auto's signature headers listed in the providers' order (GitHub, the default, first).
+_AUTO_EXPECTED_HEADERS = ", ".join(
+    header for header, provider in sorted(AUTO_HEADERS, key=lambda hp: list(_BUILDERS).index(hp[1]))
+)
 
 
 def build_verifier(trigger_config: Mapping[str, Any]) -> Verifier:
