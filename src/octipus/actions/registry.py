@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from octipus.actions.agent import AgentAction
 from octipus.actions.base import Action
 from octipus.actions.forward import ForwardAction
+from octipus.actions.tool import ToolAction
 from octipus.actions.unavailable import UnavailableAction
 
 
@@ -11,8 +13,8 @@ def _build() -> dict[str, Action]:
     actions: list[Action] = [
         ForwardAction(),
         UnavailableAction("notify"),
-        UnavailableAction("execute_tool"),
-        UnavailableAction("spawn_agent"),
+        ToolAction(),
+        AgentAction(),
     ]
     return {a.name: a for a in actions}
 
