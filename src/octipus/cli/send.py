@@ -98,7 +98,11 @@ def register(app: typer.Typer) -> None:
             **signature,
         }
         target = f"{server_url(url)}/api/webhooks/{path.strip('/')}"
-        response = httpx.post(target, content=body, headers=headers, timeout=30.0)
+        try:
+            response = httpx.post(target, content=body, headers=headers, timeout=30.0)
+        except httpx.HTTPError as exc:
+            typer.secho(f"could not reach {target}: {exc}", err=True, fg="red")
+            raise typer.Exit(1) from None
         typer.echo(f"{response.status_code} {target}")
         try:
             print_json(response.json())
