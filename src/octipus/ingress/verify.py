@@ -54,7 +54,10 @@ class Request:
 
 
 class Verifier(Protocol):
-    provider: str
+    @property
+    def provider(self) -> str:
+        """The scheme's name, e.g. "github" ("auto" for the detecting verifier)."""
+        ...
 
     def verify(self, request: Request) -> None:
         """Return when the request is authentic; raise VerificationError saying why not."""
