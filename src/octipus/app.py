@@ -17,6 +17,7 @@ from octipus.api.errors import install_error_handlers
 from octipus.config import Settings
 from octipus.db.engine import upgrade_schema
 from octipus.runtime import Runtime
+from octipus.web import routes as web_routes
 
 log = logging.getLogger("octipus")
 
@@ -78,6 +79,6 @@ def create_app(settings: Settings | None = None, with_worker: bool | None = None
         default_response_class=ORJSONResponse,
     )
     install_error_handlers(app)
-    for module in (health, webhooks, hooks, executions, auth, channels):
+    for module in (health, webhooks, hooks, executions, auth, channels, web_routes):
         app.include_router(module.router)
     return app

@@ -1,0 +1,688 @@
+// Octipus Hooks web UI: every page is a static shell; this script calls the JSON API with the
+// bearer token kept in localStorage and renders the answers. API data only ever goes into the
+// page through textContent, never as HTML.
+"use strict";
+
+const TOKEN_KEY = "octipus.token";
+const FLASH_KEY = "octipus.flash";
+const FINAL = new Set(["success", "error", "skipped"]);
+const PAGE_SIZE = 50;
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
+const body = document.body.dataset;
+
+// ---- DOM helpers -------------------------------------------------------------------------
+
+function h(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key in node && typeof value !== "string") node[key] = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  node.append(...children.flat(Infinity).filter((c) => c !== undefined && c !== null && c !== false));
+  return node;
+}
+
+function showAlert(message, kind = "error", where = $("#alert")) {
+  where.textContent = message;
+  where.className = `alert ${kind}`;
+  where.hidden = false;
+  if (where.id === "alert") where.scrollIntoView({ block: "nearest" });
+}
+
+function clearAlert(where = $("#alert")) {
+  where.hidden = true;
+  where.textContent = "";
+}
+
+function flashNext(message) {
+  sessionStorage.setItem(FLASH_KEY, message);
+}
+
+function showFlash() {
+  const message = sessionStorage.getItem(FLASH_KEY);
+  sessionStorage.removeItem(FLASH_KEY);
+  if (message) showAlert(message, "success");
+}
+
+const json = (value) => JSON.stringify(value, null, 2);
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+const badge = (status) => h("span", { class: `badge ${status}` }, status);
+
+function duration(ms) {
+  if (ms === null || ms === undefined) return "—";
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function webhookUrl(path) {
+  return `${body.webhookBase}/api/webhooks/${path}`;
+}
+
+function randomSecret(provider) {
+  const bytes = crypto.getRandomValues(new Uint8Array(provider === "standard" || provider === "svix" ? 24 : 20));
+  if (provider === "standard" || provider === "svix") return `whsec_${btoa(String.fromCharCode(...bytes))}`;
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(""); // like `openssl rand -hex 20`
+}
+
+// ---- API ---------------------------------------------------------------------------------
+
+async function api(method, path, payload, token = localStorage.getItem(TOKEN_KEY)) {
+  const headers = { Authorization: `Bearer ${token}` };
+  if (payload !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: payload === undefined ? undefined : JSON.stringify(payload),
+    });
+  } catch (err) {
+    throw new Error(`Cannot reach the server: ${err.message}`);
+  }
+  const data = await response.json().catch(() => ({}));
+  if (response.status === 401 && body.page !== "login") {
+    localStorage.removeItem(TOKEN_KEY);
+    flashNext(data.error || "Your token is no longer valid; sign in again.");
+    goToLogin();
+  }
+  if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
+  return data;
+}
+
+function goToLogin() {
+  const next = location.pathname + location.search;
+  location.replace(`/ui/login?next=${encodeURIComponent(next)}`);
+}
+
+// Run an API action; show its error (the server's message, verbatim) instead of throwing.
+async function attempt(action, where) {
+  try {
+    return await action();
+  } catch (err) {
+    showAlert(err.message, "error", where);
+    return undefined;
+  }
+}
+
+// ---- Sign in -----------------------------------------------------------------------------
+
+function loginPage() {
+  showFlash();
+  $("#login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearAlert();
+    const token = $("#token").value.trim();
+    const ok = await attempt(() => api("GET", "/api/hooks", undefined, token));
+    if (!ok) return;
+    localStorage.setItem(TOKEN_KEY, token);
+    const next = new URLSearchParams(location.search).get("next") || "";
+    location.assign(next.startsWith("/ui/") ? next : "/ui/hooks");
+  });
+}
+
+// ---- Hooks list --------------------------------------------------------------------------
+
+async function hooksPage() {
+  showFlash();
+  const data = await attempt(() => api("GET", "/api/hooks"));
+  if (!data) return;
+  $("#hooks-empty").hidden = data.hooks.length > 0;
+  $("#hooks-table").hidden = data.hooks.length === 0;
+  $("#hooks-table tbody").replaceChildren(...data.hooks.map(hookRow));
+  setUpTestDialog();
+}
+
+function hookRow(hook) {
+  const path = hook.triggerConfig.webhookPath;
+  const url = webhookUrl(path);
+  const toggle = h("input", {
+    type: "checkbox",
+    role: "switch",
+    checked: hook.isEnabled,
+    "aria-label": `Enabled: ${hook.name}`,
+    onchange: async (event) => {
+      const wanted = event.target.checked;
+      const done = await attempt(() => api("POST", `/api/hooks/${hook.id}/toggle`, { enabled: wanted }));
+      event.target.checked = done ? done.enabled : !wanted;
+    },
+  });
+  const remove = async () => {
+    if (!confirm(`Delete the hook "${hook.name}"? Its execution log is deleted with it.`)) return;
+    if (await attempt(() => api("DELETE", `/api/hooks/${hook.id}`))) {
+      row.remove();
+      showAlert(`Deleted "${hook.name}".`, "success");
+    }
+  };
+  const row = h(
+    "tr",
+    { "data-hook-id": hook.id },
+    h("td", {}, h("a", { href: `/ui/hooks/${hook.id}` }, hook.name),
+      hook.description ? h("div", { class: "muted" }, hook.description) : null),
+    h("td", {}, h("code", { class: "url" }, url), " ",
+      h("button", { type: "button", class: "link", "aria-label": `Copy webhook URL of ${hook.name}`,
+        onclick: (event) => copyText(url, event.target) }, "Copy"),
+      h("div", { class: "muted" }, describeTrigger(hook.triggerConfig))),
+    h("td", {}, hook.action),
+    h("td", {}, toggle),
+    h("td", {}, h("a", { href: `/ui/hooks/${hook.id}/executions`,
+      "aria-label": `Execution log of ${hook.name}` }, String(hook.executionCount))),
+    h("td", { class: "error-text" }, hook.lastError || ""),
+    h("td", {}, h("div", { class: "commands" },
+      h("button", { type: "button", onclick: () => openTestDialog(hook) }, "Send test"),
+      h("a", { class: "button", href: `/ui/rejections?path=${encodeURIComponent(path)}` }, "Rejections"),
+      h("button", { type: "button", class: "danger", "aria-label": `Delete ${hook.name}`, onclick: remove }, "Delete"))),
+  );
+  return row;
+}
+
+function describeTrigger(config) {
+  const parts = [config.provider && config.provider !== "auto" ? config.provider : "auto-detect"];
+  if (config.events && config.events.length) parts.push(`events: ${config.events.join(", ")}`);
+  if (!config.webhookSecret) parts.push("no secret: every delivery is refused");
+  return parts.join(" · ");
+}
+
+async function copyText(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+    button.textContent = "Copied";
+  } catch {
+    window.prompt("Copy the webhook URL:", text);
+  }
+}
+
+let testHook = null;
+
+function setUpTestDialog() {
+  const dialog = $("#test-dialog");
+  $("#test-close").addEventListener("click", () => dialog.close());
+  $("#test-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = $("#test-error");
+    clearAlert(error);
+    let data;
+    try {
+      data = JSON.parse($("#test-data").value || "{}");
+    } catch (err) {
+      showAlert(`Payload is not valid JSON: ${err.message}`, "error", error);
+      return;
+    }
+    const eventType = $("#test-event").value.trim();
+    const request = { data, ...(eventType ? { headers: { "X-GitHub-Event": eventType } } : {}) };
+    const answer = await attempt(() => api("POST", `/api/hooks/${testHook.id}/test`, request), error);
+    if (!answer) return;
+    $("#test-results").replaceChildren(...answer.results.map(testResult));
+    $("#test-output").hidden = false;
+  });
+}
+
+function testResult(execution) {
+  return h("div", { class: "test-result" },
+    h("p", {}, badge(execution.status), ` ${execution.actionType} · ${duration(execution.durationMs)} · `,
+      h("a", { href: `/ui/hooks/${execution.hookId}/executions` }, "Execution Log")),
+    execution.error ? h("pre", { class: "error-text" }, execution.error) : null,
+    h("pre", {}, json(execution.result)));
+}
+
+function openTestDialog(hook) {
+  testHook = hook;
+  $("#test-title").textContent = `Send test: ${hook.name}`;
+  clearAlert($("#test-error"));
+  $("#test-output").hidden = true;
+  $("#test-dialog").showModal();
+}
+
+// ---- Hook form ---------------------------------------------------------------------------
+
+const form = () => $("#hook-form");
+let loadedHook = null;
+
+async function hookFormPage() {
+  const f = form();
+  f.webhookPath.addEventListener("input", () => {
+    $("#url-preview").textContent = webhookUrl(f.webhookPath.value.replace(/^\/+|\/+$/g, ""));
+  });
+  $("#generate-secret").addEventListener("click", () => {
+    f.webhookSecret.value = randomSecret(f.provider.value);
+  });
+  f.provider.addEventListener("change", showProviderOptions);
+  f.action.addEventListener("change", showActionFields);
+  $("#config-as-json").addEventListener("change", switchConfigEditor);
+  $("#add-condition").addEventListener("click", () => addCondition());
+  f.addEventListener("submit", saveHook);
+
+  if (body.hookId) {
+    const data = await attempt(() => api("GET", `/api/hooks/${body.hookId}`));
+    if (!data) return;
+    loadedHook = data.hook;
+    fillHookForm(loadedHook);
+    $("#delete-hook").addEventListener("click", deleteLoadedHook);
+  }
+  showProviderOptions();
+  showActionFields();
+}
+
+function fillHookForm(hook) {
+  const f = form();
+  const trigger = hook.triggerConfig;
+  f.name.value = hook.name;
+  f.description.value = hook.description || "";
+  f.isEnabled.checked = hook.isEnabled;
+  f.webhookPath.value = trigger.webhookPath;
+  f.webhookPath.dispatchEvent(new Event("input"));
+  f.webhookSecret.placeholder = trigger.webhookSecret
+    ? `${trigger.webhookSecret} (stored; leave empty to keep it)`
+    : "none set: every delivery is refused until you set one";
+  f.provider.value = trigger.provider || "auto";
+  for (const key of ["signatureHeader", "algorithm", "encoding", "prefix"]) {
+    if (trigger[key]) f[key].value = trigger[key];
+  }
+  f.events.value = (trigger.events || []).join(", ");
+  f.action.value = hook.action;
+  writeActionFields(hook.action, hook.actionConfig);
+  for (const condition of hook.conditions || []) addCondition(condition);
+}
+
+function showProviderOptions() {
+  $("#hmac-options").hidden = form().provider.value !== "hmac";
+}
+
+const actionBox = (action) => $(`.action-fields[data-action="${action}"]`);
+
+function showActionFields() {
+  const action = form().action.value;
+  const asJson = $("#config-as-json").checked;
+  for (const box of $$(".action-fields")) box.hidden = asJson || box.dataset.action !== action;
+}
+
+function readField(input) {
+  const kind = input.dataset.kind || "text";
+  if (kind === "bool") return input.checked;
+  const text = input.value.trim();
+  if (!text) return undefined;
+  if (kind === "list") return text.split(",").map((s) => s.trim()).filter(Boolean);
+  if (kind === "json") {
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw new Error(`${input.labels[0].textContent.trim()}: not valid JSON (${err.message})`);
+    }
+  }
+  return input.value;
+}
+
+function writeField(input, value) {
+  const kind = input.dataset.kind || "text";
+  if (kind === "bool") input.checked = Boolean(value);
+  else if (value === undefined || value === null) input.value = input.tagName === "SELECT" ? input.options[0].value : "";
+  else if (kind === "list") input.value = value.join(", ");
+  else if (kind === "json") input.value = json(value);
+  else input.value = value;
+}
+
+// Keys the form has no field for (budgets, models, …) are kept as they were.
+function readActionFields(action) {
+  const base = loadedHook && loadedHook.action === action ? { ...loadedHook.actionConfig } : {};
+  for (const input of $$("[data-key]", actionBox(action))) {
+    delete base[input.dataset.key];
+    const value = readField(input);
+    if (value !== undefined) base[input.dataset.key] = value;
+  }
+  return base;
+}
+
+function writeActionFields(action, config) {
+  for (const input of $$("[data-key]", actionBox(action))) writeField(input, config[input.dataset.key]);
+}
+
+function switchConfigEditor(event) {
+  const action = form().action.value;
+  const editor = $("#config-json");
+  clearAlert();
+  try {
+    if (event.target.checked) editor.value = json(readActionFields(action));
+    else writeActionFields(action, JSON.parse(editor.value || "{}"));
+  } catch (err) {
+    event.target.checked = !event.target.checked;
+    showAlert(err.message);
+  }
+  $("#config-json-wrap").hidden = !$("#config-as-json").checked;
+  showActionFields();
+}
+
+function readActionConfig(action) {
+  if (!$("#config-as-json").checked) return readActionFields(action);
+  try {
+    return JSON.parse($("#config-json").value || "{}");
+  } catch (err) {
+    throw new Error(`Action config (JSON): ${err.message}`);
+  }
+}
+
+let conditionRows = 0;
+
+function addCondition(condition = { field: "", operator: "equals", value: "" }) {
+  const row = $("#condition-row").content.firstElementChild.cloneNode(true);
+  conditionRows += 1;
+  for (const label of $$("label[data-for]", row)) {
+    label.htmlFor = `condition-${conditionRows}-${label.dataset.for}`;
+    $(`[data-part="${label.dataset.for}"]`, row).id = label.htmlFor;
+  }
+  $('[data-part="field"]', row).value = condition.field;
+  $('[data-part="operator"]', row).value = condition.operator;
+  const value = condition.value;
+  $('[data-part="value"]', row).value = typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
+  $('[data-part="remove"]', row).addEventListener("click", () => row.remove());
+  $("#conditions").append(row);
+  $('[data-part="field"]', row).focus();
+}
+
+function conditionValue(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function readConditions() {
+  return $$("#conditions .condition").map((row) => {
+    const condition = {
+      field: $('[data-part="field"]', row).value.trim(),
+      operator: $('[data-part="operator"]', row).value,
+    };
+    const text = $('[data-part="value"]', row).value.trim();
+    if (text || condition.operator !== "exists") condition.value = conditionValue(text);
+    return condition;
+  });
+}
+
+function readTriggerConfig() {
+  const f = form();
+  const trigger = loadedHook ? { ...loadedHook.triggerConfig } : {};
+  for (const key of ["webhookSecret", "provider", "events", "signatureHeader", "algorithm", "encoding", "prefix"]) {
+    delete trigger[key];
+  }
+  trigger.webhookPath = f.webhookPath.value.trim();
+  if (f.webhookSecret.value.trim()) trigger.webhookSecret = f.webhookSecret.value.trim();
+  if (f.provider.value !== "auto") trigger.provider = f.provider.value;
+  if (f.provider.value === "hmac") {
+    for (const key of ["signatureHeader", "algorithm", "encoding", "prefix"]) {
+      if (f[key].value.trim()) trigger[key] = f[key].value.trim();
+    }
+  }
+  const events = f.events.value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (events.length) trigger.events = events;
+  return trigger;
+}
+
+async function saveHook(event) {
+  event.preventDefault();
+  clearAlert();
+  const f = form();
+  let hook;
+  try {
+    hook = {
+      name: f.name.value,
+      description: f.description.value.trim() || null,
+      isEnabled: f.isEnabled.checked,
+      trigger: "webhook",
+      triggerConfig: readTriggerConfig(),
+      action: f.action.value,
+      actionConfig: readActionConfig(f.action.value),
+      conditions: readConditions(),
+    };
+  } catch (err) {
+    showAlert(err.message);
+    return;
+  }
+  const saved = await attempt(() =>
+    loadedHook ? api("PATCH", `/api/hooks/${loadedHook.id}`, hook) : api("POST", "/api/hooks", hook),
+  );
+  if (!saved) return;
+  flashNext(`Saved "${saved.hook.name}". Webhook URL: ${webhookUrl(saved.hook.triggerConfig.webhookPath)}`);
+  location.assign("/ui/hooks");
+}
+
+async function deleteLoadedHook() {
+  if (!confirm(`Delete the hook "${loadedHook.name}"? Its execution log is deleted with it.`)) return;
+  if (await attempt(() => api("DELETE", `/api/hooks/${loadedHook.id}`))) {
+    flashNext(`Deleted "${loadedHook.name}".`);
+    location.assign("/ui/hooks");
+  }
+}
+
+// ---- Execution log -----------------------------------------------------------------------
+
+const log = { items: [], total: 0, timer: null };
+
+async function executionsPage() {
+  if (body.hookId) {
+    const data = await attempt(() => api("GET", `/api/hooks/${body.hookId}`));
+    if (!data) return;
+    $("#log-title").textContent = `Execution Log: ${data.hook.name}`;
+    document.title = `${data.hook.name} · Execution Log · Octipus Hooks`;
+  }
+  const status = new URLSearchParams(location.search).get("status") || "";
+  $("#status-filter").value = status;
+  $("#status-filter").addEventListener("change", () => {
+    const params = new URLSearchParams(location.search);
+    if ($("#status-filter").value) params.set("status", $("#status-filter").value);
+    else params.delete("status");
+    history.replaceState(null, "", `${location.pathname}${params.toString() ? `?${params}` : ""}`);
+    loadExecutions(PAGE_SIZE);
+  });
+  $("#log-filter").addEventListener("submit", (event) => event.preventDefault());
+  $("#refresh").addEventListener("click", () => loadExecutions(Math.max(log.items.length, PAGE_SIZE)));
+  $("#load-more").addEventListener("click", () => loadExecutions(log.items.length + PAGE_SIZE));
+  await loadExecutions(PAGE_SIZE);
+}
+
+async function loadExecutions(limit) {
+  clearTimeout(log.timer);
+  const params = new URLSearchParams({ limit: String(limit), offset: "0" });
+  if ($("#status-filter").value) params.set("status", $("#status-filter").value);
+  const base = body.hookId ? `/api/hooks/${body.hookId}/executions` : "/api/executions";
+  const data = await attempt(() => api("GET", `${base}?${params}`));
+  if (!data) return;
+  const open = new Set($$("#executions details[open]").map((d) => d.dataset.id));
+  log.items = data.executions;
+  log.total = data.total;
+  $("#executions").replaceChildren(...log.items.map((item) => executionItem(item, open.has(item.id))));
+  $("#log-empty").hidden = log.items.length > 0;
+  $("#log-count").textContent = `${log.items.length} of ${log.total}`;
+  $("#load-more").hidden = log.items.length >= log.total;
+  // Runs still in flight: look again shortly so their outcome shows up without a manual refresh.
+  if (log.items.some((item) => !FINAL.has(item.status))) {
+    log.timer = setTimeout(() => loadExecutions(Math.max(log.items.length, PAGE_SIZE)), 2000);
+  }
+}
+
+function executionItem(item, open) {
+  const fields = [
+    ["Execution", item.id],
+    ["Hook", `${item.hookName} (${item.hookId})`],
+    ["Delivery", item.deliveryId],
+    ["Source", item.source],
+    ["Action", item.actionType],
+    ["Attempts", `${item.attempts} of ${item.maxAttempts}`],
+    ["Duration", duration(item.durationMs)],
+    ["Created", when(item.createdAt)],
+    ["Started", when(item.startedAt)],
+    ["Finished", when(item.finishedAt)],
+    ["Next attempt", item.nextAttemptAt ? when(item.nextAttemptAt) : null],
+  ].filter(([, value]) => value !== null && value !== undefined && value !== "");
+  const replay = h("button", { type: "button", onclick: () => replayExecution(item) }, "Replay");
+  return h(
+    "details",
+    { class: "execution", "data-id": item.id, "data-status": item.status, open },
+    h("summary", {},
+      badge(item.status),
+      h("span", { class: "event" }, (item.triggerContext && item.triggerContext.event) || item.triggerType),
+      body.hookId ? null : h("span", { class: "hook-name" }, item.hookName),
+      item.source && item.source !== "hook" ? h("span", { class: "badge source" }, item.source) : null,
+      h("span", { class: "muted" }, `${when(item.createdAt)} · ${duration(item.durationMs)} · attempt ${item.attempts}`)),
+    h("div", { class: "execution-body" },
+      h("dl", {}, fields.map(([name, value]) => [h("dt", {}, name), h("dd", {}, String(value))])),
+      item.error ? [h("h3", {}, "Error"), h("pre", { class: "error-text" }, item.error)] : null,
+      h("h3", {}, "Result"), h("pre", {}, item.result === null || item.result === undefined ? "—" : json(item.result)),
+      h("h3", {}, "Trigger context"), h("pre", {}, json(item.triggerContext ?? null)),
+      h("div", { class: "buttons" }, replay)),
+  );
+}
+
+async function replayExecution(item) {
+  const answer = await attempt(() => api("POST", `/api/executions/${item.id}/replay`));
+  if (!answer) return;
+  showAlert(`Replay queued as execution ${answer.execution.id}.`, "success");
+  await loadExecutions(Math.max(log.items.length + 1, PAGE_SIZE));
+}
+
+// ---- Rejections --------------------------------------------------------------------------
+
+async function rejectionsPage() {
+  const path = new URLSearchParams(location.search).get("path") || "";
+  $("#path-filter").value = path;
+  $("#rejections-filter").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const wanted = $("#path-filter").value.trim();
+    history.replaceState(null, "", wanted ? `?path=${encodeURIComponent(wanted)}` : location.pathname);
+    loadRejections(wanted);
+  });
+  await loadRejections(path);
+}
+
+async function loadRejections(path) {
+  const query = path ? `?path=${encodeURIComponent(path)}` : "";
+  const data = await attempt(() => api("GET", `/api/webhooks/rejections${query}`));
+  if (!data) return;
+  const rows = data.rejections.map((r) =>
+    h("tr", {},
+      h("td", {}, when(r.receivedAt)),
+      h("td", {}, h("code", {}, r.path)),
+      h("td", {}, h("span", { class: "badge error" }, String(r.status))),
+      h("td", { class: "reason" }, r.reason),
+      h("td", {}, r.eventType || "—"),
+      h("td", {}, r.remoteAddr || "—"),
+      h("td", {}, h("details", {}, h("summary", {}, "Show"), h("pre", {}, json(r.headers))))),
+  );
+  $("#rejections-table tbody").replaceChildren(...rows);
+  $("#rejections-table").hidden = rows.length === 0;
+  $("#rejections-empty").hidden = rows.length > 0;
+}
+
+// ---- Channels ----------------------------------------------------------------------------
+
+async function channelsPage() {
+  $("#redeem-form").addEventListener("submit", redeemCode);
+  $("#issue-code").addEventListener("click", issueCode);
+  $("#apprise-form").addEventListener("submit", addDestination);
+  await loadBindings();
+}
+
+async function loadBindings() {
+  const data = await attempt(() => api("GET", "/api/auth/channel-bindings"));
+  if (!data) return;
+  $("#bindings-table tbody").replaceChildren(...data.bindings.map(bindingRow));
+  $("#bindings-table").hidden = data.bindings.length === 0;
+  $("#bindings-empty").hidden = data.bindings.length > 0;
+}
+
+function bindingRow(binding) {
+  const chat = binding.displayName || binding.externalId;
+  const unlink = async () => {
+    if (!confirm(`Unlink ${binding.type} ${chat}? It stops receiving notifications.`)) return;
+    const path = `/api/auth/channel-bindings/${encodeURIComponent(binding.type)}/${encodeURIComponent(binding.externalId)}`;
+    if (await attempt(() => api("DELETE", path))) {
+      showAlert(`Unlinked ${binding.type} ${chat}.`, "success");
+      await loadBindings();
+    }
+  };
+  const verifiable = binding.type === "apprise" && binding.status !== "verified";
+  return h("tr", {},
+    h("td", {}, binding.type),
+    h("td", {}, chat, h("div", { class: "muted" }, h("code", {}, binding.target))),
+    h("td", {}, badge(binding.status)),
+    h("td", {}, when(binding.verifiedAt || binding.createdAt)),
+    h("td", {}, h("div", { class: "commands" },
+      verifiable ? verifyForm(binding, chat) : null,
+      h("button", { type: "button", class: "danger", "aria-label": `Unlink ${binding.type} ${chat}`, onclick: unlink }, "Unlink"))));
+}
+
+function verifyForm(binding, chat) {
+  const input = h("input", { name: "code", required: true, autocomplete: "off", "aria-label": `Code sent to ${chat}`, placeholder: "code" });
+  return h("form", {
+    class: "inline",
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const path = `/api/auth/channel-bindings/apprise/${encodeURIComponent(binding.externalId)}/verify`;
+      const answer = await attempt(() => api("POST", path, { code: input.value.trim() }));
+      if (!answer) return;
+      showAlert(`Verified ${chat}.`, "success");
+      await loadBindings();
+    },
+  }, input, h("button", { type: "submit" }, "Verify"));
+}
+
+async function addDestination(event) {
+  event.preventDefault();
+  const result = $("#apprise-result");
+  clearAlert(result);
+  const request = { url: $("#apprise-url").value.trim(), name: $("#apprise-name").value.trim() || null };
+  const answer = await attempt(() => api("POST", "/api/auth/channel-bindings/apprise", request), result);
+  if (!answer) return;
+  $("#apprise-form").reset();
+  const chat = answer.binding.displayName || answer.binding.externalId;
+  showAlert(answer.codeSent ? `Code sent to ${chat}: enter it in the table above.` : `${chat} is already verified.`, "success", result);
+  await loadBindings();
+}
+
+async function redeemCode(event) {
+  event.preventDefault();
+  const result = $("#redeem-result");
+  clearAlert(result);
+  const code = $("#link-code").value.trim();
+  const answer = await attempt(() => api("POST", "/api/auth/channel-bindings/redeem", { code }), result);
+  if (!answer) return;
+  const binding = answer.binding;
+  showAlert(`Linked ${binding.type} ${binding.displayName || binding.externalId}: ${binding.status}.`, "success", result);
+  $("#link-code").value = "";
+  await loadBindings();
+}
+
+async function issueCode() {
+  clearAlert();
+  const answer = await attempt(() => api("POST", "/api/auth/channel-bindings/link-code"));
+  if (!answer) return;
+  $("#issued-command").textContent = `/link ${answer.code}`;
+  $("#issued-expiry").textContent = answer.expiresAt ? `Expires ${when(answer.expiresAt)}.` : "";
+  $("#issued").hidden = false;
+}
+
+// ---- Start -------------------------------------------------------------------------------
+
+const PAGES = {
+  login: loginPage,
+  hooks: hooksPage,
+  "hook-form": hookFormPage,
+  executions: executionsPage,
+  rejections: rejectionsPage,
+  channels: channelsPage,
+};
+
+if (body.page !== "login" && !localStorage.getItem(TOKEN_KEY)) {
+  goToLogin();
+} else {
+  const signOut = $("#sign-out");
+  if (signOut) {
+    signOut.addEventListener("click", () => {
+      localStorage.removeItem(TOKEN_KEY);
+      location.assign("/ui/login");
+    });
+  }
+  PAGES[body.page]();
+}
