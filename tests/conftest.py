@@ -25,8 +25,9 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         args: list[str] | None = None,
         data_dir: Path | None = None,
         autostart: bool = True,
+        ready_log: str | None = None,
     ) -> ServerProcess:
-        proc = ServerProcess(data_dir or tmp_path / f"data{len(started)}", env, args)
+        proc = ServerProcess(data_dir or tmp_path / f"data{len(started)}", env, args, ready_log)
         started.append(proc)
         return proc.start() if autostart else proc
 

@@ -26,9 +26,15 @@ class ServerProcess:
     """`octipus serve` with its own data dir, port and environment; start/kill/restart."""
 
     def __init__(
-        self, data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        ready_log: str | None = None,
     ):
+        """`ready_log`: wait for this log text instead of /api/health (`octipus worker`)."""
         self.data_dir = data_dir
+        self.ready_log = ready_log
         self.port = free_port()
         self.args = args or ["serve"]
         self.env = {
@@ -53,6 +59,7 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        log_start = log.tell()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "octipus", *self.args],
             env=self.env,
@@ -64,14 +71,19 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.logs()}")
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
+            if self._ready(log_start):
+                return self
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(f"server did not become healthy in {timeout}s:\n{self.logs()}")
+
+    def _ready(self, log_start: int) -> bool:
+        if self.ready_log is not None:
+            return self.ready_log.encode() in self.log_path.read_bytes()[log_start:]
+        try:
+            return httpx.get(f"{self.url}/api/health", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
