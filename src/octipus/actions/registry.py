@@ -5,14 +5,14 @@ from __future__ import annotations
 from octipus.actions.agent import AgentAction
 from octipus.actions.base import Action
 from octipus.actions.forward import ForwardAction
+from octipus.actions.notify import NotifyAction
 from octipus.actions.tool import ToolAction
-from octipus.actions.unavailable import UnavailableAction
 
 
 def _build() -> dict[str, Action]:
     actions: list[Action] = [
         ForwardAction(),
-        UnavailableAction("notify"),
+        NotifyAction(),
         ToolAction(),
         AgentAction(),
     ]
