@@ -8,7 +8,9 @@ is configured) is the offline summariser.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from weakref import WeakKeyDictionary
 
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.models import Model, infer_model
@@ -22,6 +24,12 @@ GEMINI_PREFIXES = ("google-gla", "google")
 GEMINI_EXTRA_HINT = (
     "Gemini models need pydantic-ai's google extra, which this installation lacks: "
     "pip install 'pydantic-ai-slim[google]'"
+)
+
+
+# Models own their HTTP client; one per model string and loop (clients are bound to a loop).
+_MODELS: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, ...], Model]] = (
+    WeakKeyDictionary()
 )
 
 
@@ -115,10 +123,15 @@ def _build(name: str, settings: Settings) -> Model:
 
 
 def build_model(name: str, settings: Settings) -> Model:
-    """The pydantic-ai model for `name`; ModelConfigError when it cannot be built here."""
+    """The pydantic-ai model for `name`, reused within this event loop so its HTTP connections
+    are pooled; ModelConfigError when it cannot be built here."""
     check_model_name(name, settings)
+    models = _MODELS.setdefault(asyncio.get_running_loop(), {})
+    key = (name, settings.agent_base_url, settings.agent_api_key)
     try:
-        return _build(name, settings)
+        if key not in models:
+            models[key] = _build(name, settings)
+        return models[key]
     except ImportError as exc:
         raise ModelConfigError(f"model {name!r} needs a package this server lacks: {exc}") from None
     except UserError as exc:  # e.g. a missing API key
