@@ -231,3 +231,29 @@ def test_invalid_agent_model_is_rejected_at_save_time(agent_server: ServerProces
 
     assert response.status_code == 400
     assert "agentModel" in response.json()["error"]
+
+
+def test_seed_spawn_agent_hook_body_is_accepted_and_runs(agent_server: ServerProcess) -> None:
+    path = unique_path("github")
+    seed_body = {
+        "name": "GitHub Notifications",
+        "trigger": "webhook",
+        "triggerConfig": {"webhookPath": path, "webhookSecret": SECRET},
+        "action": "spawn_agent",
+        "actionConfig": {
+            "agentPrompt": "A GitHub webhook event was received. "
+            "Analyze the payload and produce a concise summary.",
+            "agentTopic": "communication",
+            "orchestrated": False,
+            "notifyOwner": False,
+        },
+    }
+    with agent_server.client() as client:
+        response = client.post("/api/hooks", json=seed_body)
+    assert response.status_code == 201, response.text
+
+    deliver(agent_server, path, "push", "push")
+    execution = finished(agent_server, response.json()["hook"])
+
+    assert execution["status"] == "success"
+    assert execution["result"]["topic"] == "communication"

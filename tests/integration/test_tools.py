@@ -154,3 +154,14 @@ def test_shell_switched_off_rejects_shell_hooks(
 
     assert response.status_code == 400
     assert "OCTIPUS_TOOLS_SHELL=off" in response.json()["error"]
+
+
+def test_seed_execute_tool_hook_body_is_accepted(server: ServerProcess) -> None:
+    seed_params = {"command": "cd /app && git pull origin main"}
+    with server.client() as client:
+        response = client.post(
+            "/api/hooks", json=tool_hook_body(unique_path(), "shell", "execute", seed_params)
+        )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["hook"]["actionConfig"]["toolParams"] == seed_params
