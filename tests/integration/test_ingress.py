@@ -73,7 +73,7 @@ def test_missing_signature_is_401_naming_the_header_and_logged(server: ServerPro
         make_hook(c, path)
     response = httpx.post(f"{server.url}/api/webhooks/{path}", json={"a": 1})
     assert response.status_code == 401
-    assert response.json() == {"error": "missing X-Hub-Signature-256 header"}
+    assert response.json()["error"].startswith("missing signature header (expected one of X-Hub-")
     [rejection] = rejections(server, path)
     assert rejection["status"] == 401 and "X-Hub-Signature-256" in rejection["reason"]
 

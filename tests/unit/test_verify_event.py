@@ -90,3 +90,7 @@ def test_slack_url_verification_is_answered_with_the_challenge(provider: str):
 )
 def test_other_requests_are_not_handshakes(provider: str, body: object):
     assert handshake_response(provider, body) is None
+
+
+def test_bitbucket_request_uuid_is_the_delivery_id():
+    assert delivery_id({"x-request-uuid": "bb-1", "x-event-key": "repo:push"}, {}) == "bb-1"

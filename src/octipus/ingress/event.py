@@ -16,6 +16,7 @@ DELIVERY_ID_HEADERS = (
     "linear-delivery",
     "idempotency-key",
     "x-idempotency-key",
+    "x-request-uuid",  # Bitbucket
 )
 
 EVENT_TYPE_HEADERS = (
