@@ -14,6 +14,7 @@ from octipus import __version__
 from octipus.accounts import bootstrap_admin
 from octipus.api import auth, channels, executions, health, hooks, webhooks
 from octipus.api.errors import install_error_handlers
+from octipus.api.front import OctipusApp
 from octipus.config import Settings
 from octipus.db.engine import upgrade_schema
 from octipus.runtime import Runtime
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None, with_worker: bool | None = None
                 await service.stop()
             await runtime.close()
 
-    app = FastAPI(
+    app = OctipusApp(
         title="Octipus Hooks",
         version=__version__,
         lifespan=lifespan,

@@ -11,9 +11,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from octipus.config import Settings
-from octipus.db.engine import create_engine, create_sessionmaker
+from octipus.db.engine import (
+    READ_ONLY,
+    create_engine,
+    create_sessionmaker,
+    create_sqlite_writer,
+)
 from octipus.db.tables import Execution
 from octipus.hooks.cache import HookCache
+from octipus.ingress.batcher import DeliveryBatcher
 
 
 @dataclass
@@ -23,6 +29,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
     hooks: HookCache
+    deliveries: DeliveryBatcher
     work_available: asyncio.Event = field(default_factory=asyncio.Event)
     shutting_down: bool = False
     _depth: tuple[float, int] = (0.0, 0)
@@ -35,7 +42,10 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=sessions,
-            hooks=HookCache(sessions),
+            hooks=HookCache(engine),
+            deliveries=DeliveryBatcher(
+                engine, settings.retry_max_attempts, create_sqlite_writer(settings)
+            ),
             http=httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False),
         )
 
@@ -48,9 +58,11 @@ class Runtime:
         checked_at, depth = self._depth
         now = time.monotonic()
         if now - checked_at > 1.0:
-            async with self.sessions() as session:
+            self._depth = (now, depth)  # one count at a time; meanwhile the last one stands
+            async with self.engine.connect() as conn:
+                await conn.execution_options(**READ_ONLY)
                 depth = (
-                    await session.scalar(
+                    await conn.scalar(
                         sa.select(sa.func.count())
                         .select_from(Execution)
                         .where(Execution.status.in_(("queued", "retrying")))
@@ -61,5 +73,6 @@ class Runtime:
         return depth >= self.settings.queue_max_depth
 
     async def close(self) -> None:
+        await self.deliveries.close()
         await self.http.aclose()
         await self.engine.dispose()

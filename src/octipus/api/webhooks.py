@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import ORJSONResponse
-from sqlalchemy.exc import SQLAlchemyError
+from fastapi.responses import Response
 
-from octipus.api.deps import RuntimeDep, SessionDep, UserDep
-from octipus.api.errors import error_response
+from octipus.api.deps import SessionDep, UserDep
 from octipus.db.ids import new_id
 from octipus.db.tables import Hook, Rejection
 from octipus.hooks.cache import HookEntry
 from octipus.hooks.context import trigger_context
 from octipus.ingress import event as events
-from octipus.ingress.accept import decide, record_delivery
+from octipus.ingress.accept import Accepted, Outcome, decide
+from octipus.ingress.batcher import NotStored
 from octipus.ingress.body import BodyTooLarge, read_body
 from octipus.ingress.handshake import handshake_response
 from octipus.ingress.headers import safe_headers
@@ -33,6 +34,22 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhooks"])
 
 
+INGRESS_PREFIX = "/api/webhooks/"
+
+
+def _json(status: int, content: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(content), status, headers, "application/json")
+
+
+def _error(status: int, message: str, retry_after: int | None = None) -> Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return _json(status, {"error": message}, headers)
+
+
+def internal_error() -> Response:
+    return _error(500, "Internal error while receiving the webhook; retry, and see the server log")
+
+
 async def _reject(
     runtime: Runtime,
     request: Request,
@@ -41,13 +58,12 @@ async def _reject(
     reason: str,
     metric: str,
     headers: dict[str, str],
-    **extra: Any,
-) -> ORJSONResponse:
+) -> Response:
     """Answer a refused request, count it and keep it in the rejection log."""
     DELIVERIES_REJECTED.labels(metric).inc()
     log.info("webhook rejected", extra={"path": path, "status": status, "reason": reason})
     await record_rejection(runtime, request, path, status, reason, headers)
-    return error_response(status, reason, **extra)
+    return _error(status, reason)
 
 
 def _verified(
@@ -64,18 +80,27 @@ def _verified(
     return verified, reasons
 
 
-@router.post("/api/webhooks/{path:path}")
-async def receive_webhook(path: str, request: Request, runtime: RuntimeDep) -> ORJSONResponse:
+def _plan(
+    verified: list[HookEntry], webhook: dict[str, Any], event_type: str | None
+) -> list[tuple[HookEntry, Outcome]]:
+    """Each verified hook's first state; the template context is built only for conditions."""
+    return [
+        (e, decide(e, event_type, trigger_context(webhook, e, None) if e.conditions else {}))
+        for e in verified
+    ]
+
+
+async def receive_webhook(path: str, request: Request) -> Response:
+    """`POST /api/webhooks/{path}`, served by api/front.py ahead of FastAPI's routing."""
+    runtime: Runtime = request.app.state.runtime
     path = path.strip("/")
     entries = await runtime.hooks.for_path(path)
     if not entries:
         DELIVERIES_REJECTED.labels("not_found").inc()
-        return error_response(404, "Webhook not found")
+        return _error(404, "Webhook not found")
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
     if runtime.shutting_down:
-        return error_response(
-            503, "Server is shutting down; retry shortly", headers={"Retry-After": "5"}
-        )
+        return _error(503, "Server is shutting down; retry shortly", retry_after=5)
     try:
         body = await read_body(request, runtime.settings.max_body_bytes)
     except BodyTooLarge as exc:
@@ -92,13 +117,15 @@ async def receive_webhook(path: str, request: Request, runtime: RuntimeDep) -> O
     for entry in verified:
         answer = handshake_response(entry.provider, payload)
         if answer is not None:
-            return ORJSONResponse(answer)
+            return _json(200, answer)
 
     if await runtime.queue_is_full():
         DELIVERIES_REJECTED.labels("queue_full").inc()
-        return error_response(503, "Queue is full; retry later", headers={"Retry-After": "30"})
+        return _error(503, "Queue is full; retry later", retry_after=30)
 
     event_type = events.event_type(headers, payload)
+    kept_headers = safe_headers(headers, (h for e in verified for h in e.extra_sensitive_headers))
+    query = dict(request.query_params) if request.scope["query_string"] else {}
     delivery = {
         "id": new_id(),
         "path": path,
@@ -106,45 +133,40 @@ async def receive_webhook(path: str, request: Request, runtime: RuntimeDep) -> O
         "event_type": event_type,
         "method": request.method,
         "content_type": content_type,
-        "headers": safe_headers(headers, (h for e in verified for h in e.extra_sensitive_headers)),
-        "query": dict(request.query_params),
+        "headers": kept_headers,
+        "query": query,
         "body": body,
+        "received_at": datetime.now(UTC),
     }
     webhook = {
         "path": path,
         "method": request.method,
         "event": event_type,
         "deliveryId": delivery["delivery_id"],
-        "headers": delivery["headers"],
-        "query": delivery["query"],
+        "headers": kept_headers,
+        "query": query,
         "body": payload,
     }
-    planned = [(e, decide(e, event_type, trigger_context(webhook, e, None))) for e in verified]
     try:
-        async with runtime.sessions.begin() as session:
-            fired = await record_delivery(
-                session, delivery, planned, runtime.settings.retry_max_attempts
-            )
-            if not fired:
-                await session.rollback()
-    except SQLAlchemyError:
-        log.exception("could not store delivery", extra={"path": path})
-        return error_response(
-            503, "Could not store the delivery; retry", headers={"Retry-After": "5"}
+        fired = await runtime.deliveries.record(
+            Accepted(delivery, _plan(verified, webhook, event_type))
         )
+    except NotStored as exc:
+        log.warning("delivery not stored: %s", exc, extra={"path": path})
+        return _error(503, "Could not store the delivery; retry", retry_after=5)
     if not fired:
         DELIVERIES_DUPLICATE.inc()
-        return ORJSONResponse({"received": True, "duplicate": True}, status_code=200)
+        return _json(200, {"received": True, "duplicate": True})
     DELIVERIES_ACCEPTED.inc()
     runtime.wake_workers()
-    return ORJSONResponse(
+    return _json(
+        202,
         {
             "received": True,
             "accepted": True,
             "hooks": len(fired),
             "deliveryId": delivery["delivery_id"] or delivery["id"],
         },
-        status_code=202,
     )
 
 

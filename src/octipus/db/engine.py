@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import orjson
+import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,10 +22,29 @@ from octipus.config import Settings
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def _prepare_sqlite(engine: AsyncEngine) -> None:
-    """WAL, a busy timeout, and BEGIN IMMEDIATE so concurrent writers queue instead of failing."""
+def _json_dumps(value: Any) -> str:
+    """JSON columns are written with orjson; what it refuses (ints past 64 bits) by the stdlib."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps}
+
+
+READ_ONLY: dict[str, Any] = {"octipus_read_only": True}
+"""Connection execution options for a transaction that only reads: on SQLite it begins DEFERRED
+and so never waits for (or holds) the write lock. Never write on such a connection."""
+
+
+def _prepare_sqlite(engine: Engine) -> None:
+    """WAL, a busy timeout, and BEGIN IMMEDIATE so concurrent writers queue instead of failing.
+
+    Connections marked READ_ONLY begin DEFERRED instead: in WAL mode readers never block.
+    """
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -32,21 +54,47 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get("octipus_read_only")
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _sqlite_url(settings: Settings) -> URL | None:
+    """The SQLite URL of `settings` (its folder created), or None for another database."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    return url
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """An async engine for `settings.database_url`, creating SQLite's folder when needed."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, pool_size=5, max_overflow=5)
-        _prepare_sqlite(engine)
+    url = _sqlite_url(settings)
+    if url is not None:
+        engine = create_async_engine(url, pool_size=5, max_overflow=5, **JSON_CODEC)
+        _prepare_sqlite(engine.sync_engine)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        settings.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True, **JSON_CODEC
+    )
+
+
+def create_sqlite_writer(settings: Settings) -> Engine | None:
+    """A blocking engine on the same SQLite file for one writer thread (None for PostgreSQL).
+
+    The ingress writes whole batches through it in one thread hop instead of one per statement.
+    """
+    url = _sqlite_url(settings)
+    if url is None or url.database in (None, "", ":memory:"):
+        return None
+    engine = sa.create_engine(
+        url.set(drivername="sqlite"), pool_size=1, max_overflow=0, **JSON_CODEC
+    )
+    _prepare_sqlite(engine)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,20 +1,29 @@
 """Enabled hooks by webhook path, loaded once and reused by the ingress (DESIGN §2 data flow).
 
 A change through this process's API clears the cache at once; other processes (PostgreSQL
-deployments with several API nodes) see changes within `ttl_seconds`.
+deployments with several API nodes) see changes within about `ttl_seconds`: an entry older than
+that is still served while one background load refreshes it, so no request waits on a reload.
+Concurrent misses for one path share a single load.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from octipus.db.engine import READ_ONLY
 from octipus.db.tables import Hook
 from octipus.ingress.verify import Verifier, build_verifier
+
+log = logging.getLogger(__name__)
+
+Entries = tuple["HookEntry", ...]
 
 
 @dataclass(frozen=True)
@@ -32,7 +41,7 @@ class HookEntry:
     extra_sensitive_headers: tuple[str, ...]
 
 
-def _entry(hook: Hook) -> HookEntry:
+def _entry(hook: Any) -> HookEntry:
     config = hook.trigger_config
     signature_header = config.get("signatureHeader")
     return HookEntry(
@@ -49,28 +58,52 @@ def _entry(hook: Hook) -> HookEntry:
 
 
 class HookCache:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl_seconds: float = 2.0):
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine, ttl_seconds: float = 2.0):
+        self._engine = engine
         self._ttl = ttl_seconds
-        self._entries: dict[str, tuple[float, tuple[HookEntry, ...]]] = {}
+        self._entries: dict[str, tuple[float, Entries]] = {}
+        self._loading: dict[str, asyncio.Task[Entries]] = {}
+        self._generation = 0
 
     def invalidate(self) -> None:
+        self._generation += 1
         self._entries.clear()
 
-    async def for_path(self, path: str) -> tuple[HookEntry, ...]:
+    async def for_path(self, path: str) -> Entries:
         """Enabled hooks for `path`, highest priority first (empty tuple: unknown path)."""
         cached = self._entries.get(path)
-        now = time.monotonic()
-        if cached and now - cached[0] < self._ttl:
-            return cached[1]
-        async with self._sessions() as session:
-            hooks = await session.scalars(
-                sa.select(Hook)
-                .where(Hook.webhook_path == path, Hook.is_enabled.is_(True))
-                .order_by(Hook.priority.desc(), Hook.created_at)
-            )
-            entries = tuple(_entry(h) for h in hooks)
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[path] = (now, entries)
+        if cached is None:
+            return await asyncio.shield(self._load(path))
+        if time.monotonic() - cached[0] >= self._ttl:
+            self._load(path)
+        return cached[1]
+
+    def _load(self, path: str) -> asyncio.Task[Entries]:
+        """The one load in flight for `path`, started if there is none."""
+        task = self._loading.get(path)
+        if task is None:
+            task = asyncio.create_task(self._fetch(path, self._generation))
+            self._loading[path] = task
+            task.add_done_callback(lambda done: self._finished(path, done))
+        return task
+
+    def _finished(self, path: str, task: asyncio.Task[Entries]) -> None:
+        self._loading.pop(path, None)
+        if not task.cancelled() and task.exception() is not None and path in self._entries:
+            log.warning("hook reload failed; serving the cached hooks", exc_info=task.exception())
+
+    async def _fetch(self, path: str, generation: int) -> Entries:
+        started = time.monotonic()
+        query = (
+            sa.select(Hook.__table__)
+            .where(Hook.webhook_path == path, Hook.is_enabled.is_(True))
+            .order_by(Hook.priority.desc(), Hook.created_at)
+        )
+        async with self._engine.connect() as conn:
+            await conn.execution_options(**READ_ONLY)
+            entries = tuple(_entry(row) for row in await conn.execute(query))
+        if generation == self._generation:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[path] = (started, entries)
         return entries

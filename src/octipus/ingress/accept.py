@@ -1,14 +1,17 @@
-"""A verified request becomes a delivery row and one execution row per hook, in one transaction."""
+"""A verified request becomes a delivery row and one execution row per hook, in one transaction.
+
+Several requests may share that transaction (ingress/batcher.py): each is answered after it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 from octipus.db.ids import new_id
 from octipus.db.tables import Delivery, Execution
@@ -35,24 +38,18 @@ def decide(entry: HookEntry, event: str | None, context: dict[str, Any]) -> Outc
     return Outcome("queued")
 
 
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+@dataclass(frozen=True)
+class Accepted:
+    """A verified request ready to be written: its delivery row and each hook's first state."""
+
+    delivery: dict[str, Any]
+    planned: list[tuple[HookEntry, Outcome]]
 
 
-async def record_delivery(
-    session: AsyncSession,
-    delivery: dict[str, Any],
-    planned: list[tuple[HookEntry, Outcome]],
-    default_max_attempts: int,
-) -> list[str]:
-    """Insert the delivery and its executions; return the ids of hooks that were not duplicates.
-
-    Executions are unique per (hook, sender's delivery id): a duplicate inserts nothing for that
-    hook. The caller commits (or rolls back when every hook was a duplicate).
-    """
-    now = datetime.now(UTC)
-    await session.execute(sa.insert(Delivery).values(received_at=now, **delivery))
-    rows = [
+def _execution_rows(item: Accepted, default_max_attempts: int) -> list[dict[str, Any]]:
+    delivery = item.delivery
+    now = delivery["received_at"]
+    return [
         {
             "id": new_id(),
             "hook_id": entry.id,
@@ -70,12 +67,32 @@ async def record_delivery(
             "finished_at": None if outcome.status == "queued" else now,
             "duration_ms": None if outcome.status == "queued" else 0,
         }
-        for entry, outcome in planned
+        for entry, outcome in item.planned
     ]
-    insert = _insert(session)(Execution).values(rows)
-    inserted = await session.execute(
-        insert.on_conflict_do_nothing(index_elements=["hook_id", "dedupe_key"]).returning(
-            Execution.hook_id
-        )
+
+
+def record_deliveries(
+    conn: Connection, items: Sequence[Accepted], default_max_attempts: int
+) -> list[list[str]]:
+    """Insert the deliveries and their executions; per item, the ids of the hooks that fired.
+
+    Executions are unique per (hook, sender's delivery id): a duplicate inserts nothing for that
+    hook, and a delivery whose every hook was a duplicate is deleted again in the same
+    transaction. The caller owns the transaction. Blocking: it runs in the SQLite writer thread,
+    or through `AsyncConnection.run_sync` on PostgreSQL.
+    """
+    conn.execute(sa.insert(Delivery), [item.delivery for item in items])
+    rows = [row for item in items for row in _execution_rows(item, default_max_attempts)]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(Execution)
+        .on_conflict_do_nothing(index_elements=["hook_id", "dedupe_key"])
+        .returning(Execution.delivery_pk, Execution.hook_id)
     )
-    return [row[0] for row in inserted]
+    fired: dict[str, list[str]] = {item.delivery["id"]: [] for item in items}
+    for delivery_pk, hook_id in conn.execute(statement, rows):
+        fired[delivery_pk].append(hook_id)
+    unused = [pk for pk, hooks in fired.items() if not hooks]
+    if unused:
+        conn.execute(sa.delete(Delivery).where(Delivery.id.in_(unused)))
+    return [fired[item.delivery["id"]] for item in items]
