@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import ensure_debian_package, rss_kib
+from servers import cpu_seconds, ensure_debian_package, rss_kib
 
 LUA = Path(__file__).with_name("signed_post.lua")
 
@@ -25,10 +25,16 @@ class RunResult:
     p99_ms: float
     max_ms: float
     rss_mib: float
+    cpu_seconds: float
 
     @property
     def accepted_per_s(self) -> float:
         return (self.requests - self.errors) / self.seconds
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU time per accepted request: steadier than req/s on a shared machine."""
+        return 1e6 * self.cpu_seconds / max(1, self.requests - self.errors)
 
 
 def ensure_wrk() -> str:
@@ -63,6 +69,7 @@ def run_wrk(
         signature,
         delivery_prefix,
     ]
+    cpu_before = cpu_seconds(pid)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = 0
     deadline = time.monotonic() + seconds + 30
@@ -72,6 +79,7 @@ def run_wrk(
     if proc.poll() is None:
         proc.kill()
     out, _ = proc.communicate(timeout=10)
+    cpu_used = cpu_seconds(pid) - cpu_before
     line = next((ln for ln in out.splitlines() if ln.startswith("BENCH ")), None)
     if line is None:
         raise RuntimeError(f"wrk gave no result:\n{out}")
@@ -86,4 +94,5 @@ def run_wrk(
         p99_ms=data["p99_us"] / 1000,
         max_ms=data["max_us"] / 1000,
         rss_mib=max(peak, rss_kib(pid)) / 1024,
+        cpu_seconds=cpu_used,
     )

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from profile import start_py_spy, top_costs
 
 import httpx
 from load import RunResult, ensure_wrk, run_wrk
@@ -28,6 +29,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="A B pairs (each server once)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds per server")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="also sample Octipus with py-spy during its first run; collapsed stacks to this file",
+    )
     args = parser.parse_args()
     if not 1 <= args.rounds <= 10 or not 1 <= args.seconds <= 120:
         parser.error("--rounds must be 1..10 and --seconds 1..120")
@@ -69,18 +75,21 @@ def print_run(result: RunResult, note: str = "") -> None:
     print(
         f"  {result.name:8} {result.accepted_per_s:8.0f} req/s  p50 {result.p50_ms:6.2f} ms"
         f"  p99 {result.p99_ms:6.2f} ms  max {result.max_ms:7.1f} ms  errors {result.errors:5d}"
-        f"  RSS {result.rss_mib:6.1f} MiB{note}",
+        f"  RSS {result.rss_mib:6.1f} MiB  CPU {result.cpu_us_per_request:5.0f} us/req{note}",
         flush=True,
     )
 
 
 def summarise(name: str, runs: list[RunResult]) -> float:
-    rate = sum(r.requests - r.errors for r in runs) / sum(r.seconds for r in runs)
+    accepted = sum(r.requests - r.errors for r in runs)
+    rate = accepted / sum(r.seconds for r in runs)
+    cpu_us = 1e6 * sum(r.cpu_seconds for r in runs) / max(1, accepted)
     print(
         f"  {name:8} {rate:8.0f} req/s"
         f"  p50 {statistics.median(r.p50_ms for r in runs):6.2f} ms (median of runs)"
         f"  p99 {max(r.p99_ms for r in runs):6.2f} ms (worst run)"
         f"  errors {sum(r.errors for r in runs)}  RSS {max(r.rss_mib for r in runs):.1f} MiB (peak)"
+        f"  CPU {cpu_us:.0f} us/req"
     )
     return rate
 
@@ -113,6 +122,8 @@ def main() -> None:
             print(f"round {round_no}:")
             for server in servers:
                 before = committed_executions(octipus) if server is octipus else 0
+                profiling = args.profile and server is octipus and round_no == 1
+                spy = start_py_spy(octipus.pid, args.seconds, args.profile) if profiling else None
                 result = run_wrk(
                     server.name, server.url, server.pid, body_file, signature,
                     f"r{round_no}-{time.time_ns()}", args.connections, args.seconds,
@@ -122,6 +133,9 @@ def main() -> None:
                     note = f"  committed {committed_executions(octipus) - before}"
                 results[server.name].append(result)
                 print_run(result, note)
+                if spy is not None:
+                    spy.wait(60)
+                    print(top_costs(args.profile))
         print("summary:")
         ours = summarise("octipus", results["octipus"])
         theirs = summarise("webhook", results["webhook"])
