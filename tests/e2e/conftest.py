@@ -35,9 +35,13 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    """A page in its own context: empty localStorage, so nobody is signed in."""
+    """A page in its own context (empty localStorage: nobody signed in); fails the test if a
+    script on it throws."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
     context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"

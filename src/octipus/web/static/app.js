@@ -39,14 +39,15 @@ function clearAlert(where = $("#alert")) {
   where.textContent = "";
 }
 
-function flashNext(message) {
-  sessionStorage.setItem(FLASH_KEY, message);
+// A message to show on the next page (after a redirect).
+function flashNext(message, kind = "success") {
+  sessionStorage.setItem(FLASH_KEY, JSON.stringify({ message, kind }));
 }
 
 function showFlash() {
-  const message = sessionStorage.getItem(FLASH_KEY);
+  const flash = JSON.parse(sessionStorage.getItem(FLASH_KEY) || "null");
   sessionStorage.removeItem(FLASH_KEY);
-  if (message) showAlert(message, "success");
+  if (flash) showAlert(flash.message, flash.kind);
 }
 
 const json = (value) => JSON.stringify(value, null, 2);
@@ -62,10 +63,12 @@ function webhookUrl(path) {
   return `${body.webhookBase}/api/webhooks/${path}`;
 }
 
+// Standard Webhooks/Svix keys are `whsec_` + base64; others 40 hex digits like `openssl rand -hex 20`.
 function randomSecret(provider) {
-  const bytes = crypto.getRandomValues(new Uint8Array(provider === "standard" || provider === "svix" ? 24 : 20));
-  if (provider === "standard" || provider === "svix") return `whsec_${btoa(String.fromCharCode(...bytes))}`;
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(""); // like `openssl rand -hex 20`
+  const standard = provider === "standard" || provider === "svix";
+  const bytes = crypto.getRandomValues(new Uint8Array(standard ? 24 : 20));
+  if (standard) return `whsec_${btoa(String.fromCharCode(...bytes))}`;
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 // ---- API ---------------------------------------------------------------------------------
@@ -86,7 +89,7 @@ async function api(method, path, payload, token = localStorage.getItem(TOKEN_KEY
   const data = await response.json().catch(() => ({}));
   if (response.status === 401 && body.page !== "login") {
     localStorage.removeItem(TOKEN_KEY);
-    flashNext(data.error || "Your token is no longer valid; sign in again.");
+    flashNext(data.error || "Your token is no longer valid; sign in again.", "error");
     goToLogin();
   }
   if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
@@ -238,22 +241,20 @@ function openTestDialog(hook) {
 
 // ---- Hook form ---------------------------------------------------------------------------
 
-const form = () => $("#hook-form");
 let loadedHook = null;
 
 async function hookFormPage() {
-  const f = form();
-  f.webhookPath.addEventListener("input", () => {
-    $("#url-preview").textContent = webhookUrl(f.webhookPath.value.replace(/^\/+|\/+$/g, ""));
+  $("#webhookPath").addEventListener("input", () => {
+    $("#url-preview").textContent = webhookUrl($("#webhookPath").value.replace(/^\/+|\/+$/g, ""));
   });
   $("#generate-secret").addEventListener("click", () => {
-    f.webhookSecret.value = randomSecret(f.provider.value);
+    $("#webhookSecret").value = randomSecret($("#provider").value);
   });
-  f.provider.addEventListener("change", showProviderOptions);
-  f.action.addEventListener("change", showActionFields);
+  $("#provider").addEventListener("change", showProviderOptions);
+  $("#actionType").addEventListener("change", showActionFields);
   $("#config-as-json").addEventListener("change", switchConfigEditor);
-  $("#add-condition").addEventListener("click", () => addCondition());
-  f.addEventListener("submit", saveHook);
+  $("#add-condition").addEventListener("click", () => $('[data-part="field"]', addCondition()).focus());
+  $("#hook-form").addEventListener("submit", saveHook);
 
   if (body.hookId) {
     const data = await attempt(() => api("GET", `/api/hooks/${body.hookId}`));
@@ -267,34 +268,33 @@ async function hookFormPage() {
 }
 
 function fillHookForm(hook) {
-  const f = form();
   const trigger = hook.triggerConfig;
-  f.name.value = hook.name;
-  f.description.value = hook.description || "";
-  f.isEnabled.checked = hook.isEnabled;
-  f.webhookPath.value = trigger.webhookPath;
-  f.webhookPath.dispatchEvent(new Event("input"));
-  f.webhookSecret.placeholder = trigger.webhookSecret
+  $("#name").value = hook.name;
+  $("#description").value = hook.description || "";
+  $("#isEnabled").checked = hook.isEnabled;
+  $("#webhookPath").value = trigger.webhookPath;
+  $("#webhookPath").dispatchEvent(new Event("input"));
+  $("#webhookSecret").placeholder = trigger.webhookSecret
     ? `${trigger.webhookSecret} (stored; leave empty to keep it)`
     : "none set: every delivery is refused until you set one";
-  f.provider.value = trigger.provider || "auto";
+  $("#provider").value = trigger.provider || "auto";
   for (const key of ["signatureHeader", "algorithm", "encoding", "prefix"]) {
-    if (trigger[key]) f[key].value = trigger[key];
+    if (trigger[key]) $(`#${key}`).value = trigger[key];
   }
-  f.events.value = (trigger.events || []).join(", ");
-  f.action.value = hook.action;
+  $("#events").value = (trigger.events || []).join(", ");
+  $("#actionType").value = hook.action;
   writeActionFields(hook.action, hook.actionConfig);
   for (const condition of hook.conditions || []) addCondition(condition);
 }
 
 function showProviderOptions() {
-  $("#hmac-options").hidden = form().provider.value !== "hmac";
+  $("#hmac-options").hidden = $("#provider").value !== "hmac";
 }
 
 const actionBox = (action) => $(`.action-fields[data-action="${action}"]`);
 
 function showActionFields() {
-  const action = form().action.value;
+  const action = $("#actionType").value;
   const asJson = $("#config-as-json").checked;
   for (const box of $$(".action-fields")) box.hidden = asJson || box.dataset.action !== action;
 }
@@ -340,7 +340,7 @@ function writeActionFields(action, config) {
 }
 
 function switchConfigEditor(event) {
-  const action = form().action.value;
+  const action = $("#actionType").value;
   const editor = $("#config-json");
   clearAlert();
   try {
@@ -378,7 +378,7 @@ function addCondition(condition = { field: "", operator: "equals", value: "" }) 
   $('[data-part="value"]', row).value = typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
   $('[data-part="remove"]', row).addEventListener("click", () => row.remove());
   $("#conditions").append(row);
-  $('[data-part="field"]', row).focus();
+  return row;
 }
 
 function conditionValue(text) {
@@ -402,20 +402,19 @@ function readConditions() {
 }
 
 function readTriggerConfig() {
-  const f = form();
   const trigger = loadedHook ? { ...loadedHook.triggerConfig } : {};
   for (const key of ["webhookSecret", "provider", "events", "signatureHeader", "algorithm", "encoding", "prefix"]) {
     delete trigger[key];
   }
-  trigger.webhookPath = f.webhookPath.value.trim();
-  if (f.webhookSecret.value.trim()) trigger.webhookSecret = f.webhookSecret.value.trim();
-  if (f.provider.value !== "auto") trigger.provider = f.provider.value;
-  if (f.provider.value === "hmac") {
+  trigger.webhookPath = $("#webhookPath").value.trim();
+  if ($("#webhookSecret").value.trim()) trigger.webhookSecret = $("#webhookSecret").value.trim();
+  if ($("#provider").value !== "auto") trigger.provider = $("#provider").value;
+  if ($("#provider").value === "hmac") {
     for (const key of ["signatureHeader", "algorithm", "encoding", "prefix"]) {
-      if (f[key].value.trim()) trigger[key] = f[key].value.trim();
+      if ($(`#${key}`).value.trim()) trigger[key] = $(`#${key}`).value.trim();
     }
   }
-  const events = f.events.value.split(",").map((s) => s.trim()).filter(Boolean);
+  const events = $("#events").value.split(",").map((s) => s.trim()).filter(Boolean);
   if (events.length) trigger.events = events;
   return trigger;
 }
@@ -423,17 +422,16 @@ function readTriggerConfig() {
 async function saveHook(event) {
   event.preventDefault();
   clearAlert();
-  const f = form();
   let hook;
   try {
     hook = {
-      name: f.name.value,
-      description: f.description.value.trim() || null,
-      isEnabled: f.isEnabled.checked,
+      name: $("#name").value,
+      description: $("#description").value.trim() || null,
+      isEnabled: $("#isEnabled").checked,
       trigger: "webhook",
       triggerConfig: readTriggerConfig(),
-      action: f.action.value,
-      actionConfig: readActionConfig(f.action.value),
+      action: $("#actionType").value,
+      actionConfig: readActionConfig($("#actionType").value),
       conditions: readConditions(),
     };
   } catch (err) {
