@@ -29,7 +29,8 @@ test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/drain.py $(DRAIN_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

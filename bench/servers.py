@@ -99,6 +99,11 @@ class Server:
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
     def stop(self) -> None:
+        self.halt()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def halt(self) -> None:
+        """SIGTERM (a graceful stop), keeping the scratch directory."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -106,7 +111,6 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Server:
         return self
@@ -134,7 +138,9 @@ class Octipus(Server):
         }
         self.base = f"http://{HOST}:{self.port}"
 
-    def start(self) -> Octipus:
+    def start(self, **env: str) -> Octipus:
+        """Serve (again, on the same data dir); `env` overrides variables from now on."""
+        self.env.update(env)
         self._spawn([sys.executable, "-m", "octipus", "serve"], self.env)
         assert self.proc is not None
         wait_until_up(f"{self.base}/api/health", self.proc)
@@ -193,4 +199,29 @@ class AdnanhWebhook(Server):
         self._spawn([*command, "-hooks", str(self.dir / "hooks.json")])
         assert self.proc is not None
         wait_until_up(f"http://{HOST}:{self.port}/", self.proc)
+        return self
+
+
+class Receiver(Server):
+    """bench/receiver.py under uvicorn: a forward target that answers 200 at once."""
+
+    name = "receiver"
+
+    def start(self) -> Receiver:
+        here = str(Path(__file__).parent)
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "receiver:app",
+            "--app-dir",
+            here,
+            "--host",
+            HOST,
+        ]
+        options = ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+        self._spawn([*command, "--port", str(self.port), *options, "--log-level", "warning"])
+        assert self.proc is not None
+        self.url = f"http://{HOST}:{self.port}/"
+        wait_until_up(self.url, self.proc)
         return self
