@@ -5,34 +5,25 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import async_object_session
 
 from octipus.actions.base import ActionContext, ActionError, ConfigError
-from octipus.channels.linking import list_bindings
+from octipus.channels.linking import verified_bindings
 from octipus.channels.notifier import NO_CHANNELS, send_to_bindings, target_of
-from octipus.db.tables import ChannelBinding, Execution, User
+from octipus.db.engine import READ_ONLY
+from octipus.db.tables import Execution, User
 from octipus.hooks.templates import render
 from octipus.runtime import Runtime
 
 DEFAULT_MESSAGE = "Webhook received: {{webhook.event}}"
 
 
-async def _verified(runtime: Runtime, owner: User) -> list[ChannelBinding]:
-    """The owner's verified bindings, read in the owner's own session when it still has one:
-    at save time that is the request's, which on SQLite already holds the write lock."""
-    session = async_object_session(owner)
-    if session is not None:
-        return await list_bindings(session, owner.id, verified_only=True)
-    async with runtime.sessions() as fresh:
-        return await list_bindings(fresh, owner.id, verified_only=True)
-
-
 async def _earlier_attempt(ctx: ActionContext) -> tuple[str | None, dict[str, int]]:
     """The message a failed earlier attempt rendered, and the parts it delivered per target."""
     if ctx.attempt <= 1:
         return None, {}
-    async with ctx.runtime.sessions() as session:
-        result = await session.scalar(
+    async with ctx.runtime.engine.connect() as conn:
+        await conn.execution_options(**READ_ONLY)
+        result = await conn.scalar(
             sa.select(Execution.result).where(Execution.id == ctx.execution_id)
         )
     if not isinstance(result, dict) or not isinstance(result.get("message"), str):
@@ -64,7 +55,7 @@ class NotifyAction:
         if not notify_owner and not channels:
             raise ConfigError("notifyOwner", "set notifyOwner: true or list notifyChannels")
         if channels:
-            allowed = {target_of(b) for b in await _verified(runtime, owner)}
+            allowed = {target_of(b) for b in await verified_bindings(runtime.engine, owner.id)}
             for target in channels:
                 if target not in allowed:
                     raise ConfigError(
@@ -84,7 +75,9 @@ class NotifyAction:
         config = ctx.hook.action_config
         channels: list[str] = list(config.get("notifyChannels") or [])
         notify_owner = bool(config.get("notifyOwner", not channels))
-        verified = {target_of(b): b for b in await _verified(ctx.runtime, ctx.owner)}
+        verified = {
+            target_of(b): b for b in await verified_bindings(ctx.runtime.engine, ctx.owner.id)
+        }
         # Checked again now: a channel may have been unlinked since the hook was saved.
         refused = [t for t in channels if t not in verified]
         wanted = list(verified) if notify_owner else [t for t in channels if t in verified]

@@ -14,7 +14,7 @@ from typing import Any
 from octipus.actions.base import ActionError, RetryableError
 from octipus.channels.apprise import AppriseAdapter
 from octipus.channels.base import ChannelAdapter, split_message
-from octipus.channels.linking import list_bindings
+from octipus.channels.linking import verified_bindings
 from octipus.channels.slack import SlackAdapter
 from octipus.channels.telegram import TelegramAdapter
 from octipus.db.tables import ChannelBinding
@@ -118,8 +118,7 @@ async def send_to_bindings(
 
 async def notify_owner(runtime: Runtime, user_id: str, text: str) -> list[dict[str, Any]]:
     """Send `text` to all the user's verified bindings; one result dict per binding."""
-    async with runtime.sessions() as session:
-        bindings = await list_bindings(session, user_id, verified_only=True)
+    bindings = await verified_bindings(runtime.engine, user_id)
     if not bindings:
         raise ActionError(NO_CHANNELS)
     return await send_to_bindings(runtime, bindings, text)
