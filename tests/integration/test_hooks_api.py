@@ -135,3 +135,14 @@ def test_admin_sees_every_users_hooks(server: ServerProcess, bob: str):
     with server.client() as admin:
         assert admin.get(f"/api/hooks/{bobs_hook['id']}").status_code == 200
         assert bobs_hook["id"] in [h["id"] for h in admin.get("/api/hooks").json()["hooks"]]
+
+
+def test_forward_signing_secret_is_masked_and_kept_on_patch(server: ServerProcess):
+    config = {"webhookUrl": "https://example.com/hook", "signingSecret": "forward-signing-key-5678"}
+    with server.client() as c:
+        hook = make_hook(c, unique_path(), action="webhook", actionConfig=config)
+        assert hook["actionConfig"]["signingSecret"] == "••••5678"
+        shown = {**hook["actionConfig"], "webhookMethod": "PUT"}
+        patched = c.patch(f"/api/hooks/{hook['id']}", json={"actionConfig": shown}).json()["hook"]
+    assert patched["actionConfig"] == {**shown, "signingSecret": "••••5678"}
+    assert "forward-signing-key" not in str(patched)

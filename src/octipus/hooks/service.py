@@ -19,7 +19,8 @@ from octipus.runtime import Runtime
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
 MASK = "••••"
-SECRET_FIELDS = ("webhookSecret", "webhookSecrets")
+TRIGGER_SECRETS = ("webhookSecret", "webhookSecrets")
+ACTION_SECRETS = ("signingSecret",)
 
 
 class HookValidationError(ValueError):
@@ -48,21 +49,34 @@ def _is_masked(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(MASK)
 
 
-def _merge_secrets(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+def _merge_secrets(
+    new: dict[str, Any], old: dict[str, Any], fields: tuple[str, ...]
+) -> dict[str, Any]:
     """Keep stored secrets where the client omitted them or echoed back the masked form."""
     merged = dict(new)
-    if "webhookSecret" not in merged or _is_masked(merged.get("webhookSecret")):
-        if "webhookSecret" in old:
-            merged["webhookSecret"] = old["webhookSecret"]
-        else:
-            merged.pop("webhookSecret", None)
-    secrets = merged.get("webhookSecrets")
-    if secrets is None and "webhookSecrets" in old:
-        merged["webhookSecrets"] = old["webhookSecrets"]
-    elif isinstance(secrets, list):
-        previous = {mask_secret(s): s for s in old.get("webhookSecrets", []) if isinstance(s, str)}
-        merged["webhookSecrets"] = [previous.get(s, s) if _is_masked(s) else s for s in secrets]
+    for key in fields:
+        value, stored = merged.get(key), old.get(key)
+        if key not in merged or _is_masked(value):
+            if key in old:
+                merged[key] = stored
+            else:
+                merged.pop(key, None)
+        elif isinstance(value, list) and isinstance(stored, list):
+            previous = {mask_secret(s): s for s in stored if isinstance(s, str)}
+            merged[key] = [previous.get(s, s) if _is_masked(s) else s for s in value]
     return merged
+
+
+def _masked(config: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of `config` with the secret `fields` (strings or lists of strings) masked."""
+    shown = dict(config)
+    for key in fields:
+        value = shown.get(key)
+        if isinstance(value, str):
+            shown[key] = mask_secret(value)
+        elif isinstance(value, list):
+            shown[key] = [mask_secret(str(s)) for s in value]
+    return shown
 
 
 def validate_trigger_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -132,12 +146,14 @@ async def update_hook(
     fields = body.model_fields_set
     if body.triggerConfig is not None:
         hook.trigger_config = validate_trigger_config(
-            _merge_secrets(body.triggerConfig, hook.trigger_config)
+            _merge_secrets(body.triggerConfig, hook.trigger_config, TRIGGER_SECRETS)
         )
         hook.webhook_path = hook.trigger_config["webhookPath"]
     action = body.action or hook.action
     if body.action is not None or body.actionConfig is not None:
-        config = body.actionConfig if body.actionConfig is not None else hook.action_config
+        config = hook.action_config
+        if body.actionConfig is not None:
+            config = _merge_secrets(body.actionConfig, hook.action_config, ACTION_SECRETS)
         hook.action_config = await _validate_action(action, config, owner, runtime)
         hook.action = action
     if body.conditions is not None:
@@ -179,15 +195,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def masked_trigger_config(config: dict[str, Any]) -> dict[str, Any]:
-    shown = dict(config)
-    if isinstance(shown.get("webhookSecret"), str):
-        shown["webhookSecret"] = mask_secret(shown["webhookSecret"])
-    if isinstance(shown.get("webhookSecrets"), list):
-        shown["webhookSecrets"] = [mask_secret(str(s)) for s in shown["webhookSecrets"]]
-    return shown
-
-
 def hook_json(hook: Hook) -> dict[str, Any]:
     """The API shape of a hook, secrets masked."""
     return {
@@ -196,9 +203,9 @@ def hook_json(hook: Hook) -> dict[str, Any]:
         "name": hook.name,
         "description": hook.description,
         "trigger": hook.trigger,
-        "triggerConfig": masked_trigger_config(hook.trigger_config),
+        "triggerConfig": _masked(hook.trigger_config, TRIGGER_SECRETS),
         "action": hook.action,
-        "actionConfig": hook.action_config,
+        "actionConfig": _masked(hook.action_config, ACTION_SECRETS),
         "conditions": hook.conditions,
         "isEnabled": hook.is_enabled,
         "priority": hook.priority,
