@@ -14,12 +14,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from profile import start_py_spy, top_costs
 
 import httpx
 from load import RunResult, ensure_wrk, run_wrk
 from machine import describe
 from payload import SECRET, github_signature, push_payload
+from pyspy import start_py_spy, top_costs
 from servers import AdnanhWebhook, Octipus, Server
 
 
