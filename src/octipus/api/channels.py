@@ -17,9 +17,11 @@ from fastapi import APIRouter, Request
 from octipus.api.deps import RuntimeDep
 from octipus.api.errors import ApiError
 from octipus.channels.commands import answer_telegram_update, handle_command
-from octipus.channels.slack import SlackSignatureError, command_from_form, verify_slack_request
+from octipus.channels.slack import command_from_form
 from octipus.channels.telegram import SECRET_HEADER, WEBHOOK_ROUTE, TelegramAdapter
 from octipus.ingress.body import BodyTooLarge, read_body
+from octipus.ingress.verify import Request as SignedRequest
+from octipus.ingress.verify import SlackVerifier, VerificationError
 
 router = APIRouter(tags=["channels"])
 
@@ -62,10 +64,11 @@ async def slack_command(request: Request, runtime: RuntimeDep) -> dict[str, Any]
     if not secret:
         raise ApiError(401, "Slack commands are off: set OCTIPUS_SLACK_SIGNING_SECRET")
     body = await _body(request, runtime.settings.max_body_bytes)
+    headers = {name.lower(): value for name, value in request.headers.items()}
     try:
-        verify_slack_request(secret, request.headers, body, time.time())
-    except SlackSignatureError as exc:
-        raise ApiError(401, f"Not a signed Slack request: {exc}") from None
+        SlackVerifier((secret.encode(),)).verify(SignedRequest(headers, body, time.time()))
+    except VerificationError as exc:
+        raise ApiError(401, f"Not a signed Slack request: {exc.reason}") from None
     form = dict(parse_qsl(body.decode("utf-8", "replace")))
     command = command_from_form(form)
     if command is None:

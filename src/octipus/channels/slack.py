@@ -1,4 +1,4 @@
-"""Slack Web API over httpx (conversations.open + chat.postMessage) and slash-command checks.
+"""Slack Web API over httpx (conversations.open + chat.postMessage) and the `/link` command.
 
 Messages go out with `mrkdwn: false` and Slack's three control characters escaped, so payload
 data shows as typed and can never become a mention (`<!channel>`) or a link.
@@ -19,12 +19,10 @@ from octipus.channels.base import (
 )
 from octipus.config import Settings
 from octipus.db.tables import ChannelBinding
-from octipus.ingress.verify import hmac_digest, matches_any
 from octipus.queue.backoff import parse_retry_after
 
 # Slack truncates `text` at 40,000 characters and asks for at most 4,000 for readable messages.
 MAX_MESSAGE_CHARS = 4000
-TIMESTAMP_TOLERANCE_SECONDS = 300
 # Errors Slack answers with HTTP 200 and `ok: false` that clear up on their own.
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -87,36 +85,6 @@ class SlackAdapter:
             },
         )
         return {"channel": body.get("channel"), "ts": body.get("ts")}
-
-
-class SlackSignatureError(Exception):
-    """A slash command that is not provably from Slack; the message says what was wrong."""
-
-
-def verify_slack_request(
-    signing_secret: str, headers: Mapping[str, str], body: bytes, now: float
-) -> None:
-    """Slack's v0 scheme: `v0=hex(HMAC-SHA256(secret, "v0:{ts}:{body}"))`, timestamp ±5 min."""
-    timestamp = headers.get("x-slack-request-timestamp")
-    signature = headers.get("x-slack-signature")
-    if not timestamp or not signature:
-        raise SlackSignatureError("missing X-Slack-Signature or X-Slack-Request-Timestamp header")
-    try:
-        age = abs(now - int(timestamp))
-    except ValueError:
-        raise SlackSignatureError("X-Slack-Request-Timestamp is not a Unix time") from None
-    if age > TIMESTAMP_TOLERANCE_SECONDS:
-        raise SlackSignatureError("X-Slack-Request-Timestamp is more than 5 minutes off")
-    version, _, hexdigest = signature.partition("=")
-    try:
-        given = bytes.fromhex(hexdigest)
-    except ValueError:
-        given = b""
-    if version != "v0" or not given:
-        raise SlackSignatureError("malformed X-Slack-Signature: expected v0=<hex>")
-    expected = hmac_digest(signing_secret.encode(), b"v0:" + timestamp.encode() + b":" + body)
-    if not matches_any([expected], given):
-        raise SlackSignatureError("X-Slack-Signature does not match the signing secret")
 
 
 def command_from_form(form: Mapping[str, str]) -> InboundCommand | None:
