@@ -38,12 +38,13 @@ async def _bot_code(runtime: Runtime, chat: str = "1001") -> str:
 
 
 async def _redeem(runtime: Runtime, user: User, code: str):
-    return await linking.attempt_code(
-        runtime.sessions,
-        f"user:{user.id}",
-        user.id,
-        lambda s: linking.redeem_bot_code(s, user, code),
-    )
+    async with runtime.sessions() as session:
+        return await linking.attempt_code(
+            session,
+            f"user:{user.id}",
+            user.id,
+            lambda s: linking.redeem_bot_code(s, user, code),
+        )
 
 
 def test_codes_are_six_unambiguous_characters():
