@@ -1,4 +1,4 @@
-"""One-time linking codes and bindings (channels/linking.py) on a real SQLite database."""
+"""One-time linking codes and bindings (channels/linking.py) on real SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,9 +18,17 @@ from octipus.db.tables import AuditEvent, LinkCode, User, utcnow
 from octipus.runtime import Runtime
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of each kind Octipus runs on."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_database_url"))
+    return f"sqlite+aiosqlite:///{tmp_path}/t.db"
+
+
 @pytest.fixture
-async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db", data_dir=tmp_path)
+async def runtime(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
+    settings = Settings(database_url=database_url, data_dir=tmp_path)
     runtime = Runtime.create(settings)
     await upgrade_schema(runtime.engine)
     yield runtime
