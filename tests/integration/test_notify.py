@@ -146,6 +146,21 @@ def test_notify_channels_of_another_user_are_refused_at_save_time(
     assert f"telegram:{bob_chat}" in response.json()["error"]
 
 
+def test_a_misspelt_field_is_refused_at_save_time(server: ServerProcess, alice: str):
+    with server.client(alice) as c:
+        response = c.post(
+            "/api/hooks",
+            json={
+                "name": "typo",
+                "triggerConfig": {"webhookPath": unique_path(), "webhookSecret": SECRET},
+                "action": "notify",
+                "actionConfig": {"notifyowner": True},
+            },
+        )
+    assert response.status_code == 400
+    assert "actionConfig.notifyowner: unknown field" in response.json()["error"]
+
+
 def test_notify_channels_are_checked_again_at_send_time(
     server: ServerProcess, telegram: FakeTelegram, alice: str
 ):

@@ -15,6 +15,7 @@ from octipus.hooks.templates import render
 from octipus.runtime import Runtime
 
 DEFAULT_MESSAGE = "Webhook received: {{webhook.event}}"
+FIELDS = ("notifyMessage", "notifyOwner", "notifyChannels")
 
 
 async def _earlier_attempt(ctx: ActionContext) -> tuple[str | None, dict[str, int]]:
@@ -42,6 +43,9 @@ class NotifyAction:
     async def validate(
         self, config: dict[str, Any], owner: User, runtime: Runtime
     ) -> dict[str, Any]:
+        for key in config:
+            if key not in FIELDS:
+                raise ConfigError(key, f"unknown field; notify takes {', '.join(FIELDS)}")
         message = config.get("notifyMessage", DEFAULT_MESSAGE)
         if not isinstance(message, str) or not message.strip():
             raise ConfigError("notifyMessage", "must be a non-empty text template")
@@ -65,7 +69,6 @@ class NotifyAction:
                         "link it in Settings → Channels first",
                     )
         return {
-            **config,
             "notifyMessage": message,
             "notifyOwner": notify_owner,
             "notifyChannels": channels,
