@@ -1,4 +1,9 @@
-"""Run one claimed execution to its next state: hook limits, the action, the stored outcome."""
+"""Run one execution: hook limits when it is claimed, the action, the outcome to store.
+
+The worker prepares a batch of claims inside its claim transaction (`prepare_runs`), runs each
+(`attempt`) and stores the outcomes in batches (`store_outcomes`). Manual tests do the same
+three steps for one execution inside the request (`run_now`).
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,15 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Run:
+    """A claimed execution that may run, with what running it needs."""
+
+    claim: Claim
+    bundle: ExecutionBundle
+    counted: bool  # already counted on the hook when claimed (maxExecutions/cooldownMs)
+
+
+@dataclass(frozen=True)
 class Outcome:
     """How one attempt ended, before it is stored."""
 
@@ -38,75 +52,62 @@ class Outcome:
     run_after: datetime | None = None
 
 
-async def run_claimed(runtime: Runtime, claim: Claim, worker_id: str) -> str | None:
-    """Run a claimed execution and store its outcome; the new status, None if nothing ran."""
-    async with runtime.sessions.begin() as session:
-        bundle = await queries.load_execution_bundle(session, claim.id)
+async def prepare_runs(session: AsyncSession, claims: list[Claim], worker_id: str) -> list[Run]:
+    """In the claim transaction: load each claim's hook, owner and delivery, and mark `skipped`
+    those the hook forbids now. Returns the runs to start, in claim order."""
+    bundles = await queries.load_execution_bundles(session, [c.id for c in claims])
+    runs: list[Run] = []
+    now = utcnow()
+    for claim in claims:
+        bundle = bundles.get(claim.id)
         if bundle is None:  # deleted together with its hook
-            return None
-        reason = await _skip_reason(session, bundle, claim)
-        if reason is not None:
-            if await queries.mark_skipped(session, claim, worker_id, reason, utcnow()):
-                EXECUTIONS_FINISHED.labels("skipped", bundle.hook.action).inc()
-                return "skipped"
-            return None
-    async with _lease_kept(runtime, claim, worker_id):
-        outcome = await _attempt(runtime, bundle, claim)
-    async with runtime.sessions.begin() as session:
-        if not await _store(session, claim, worker_id, outcome):
-            log.warning("execution claim lost; outcome dropped", extra={"execution": claim.id})
-            return None
-        await queries.record_hook_error(
-            session, claim.hook_id, outcome.error if outcome.status != "success" else None
-        )
-    EXECUTIONS_FINISHED.labels(outcome.status, bundle.hook.action).inc()
-    return outcome.status
+            continue
+        reason, counted = await _hook_limits(session, bundle, claim, now)
+        if reason is None:
+            runs.append(Run(claim, bundle, counted))
+        elif await queries.mark_skipped(session, claim, worker_id, reason, now):
+            EXECUTIONS_FINISHED.labels("skipped", bundle.hook.action).inc()
+    return runs
 
 
-async def run_now(runtime: Runtime, hook: Hook, delivery: Delivery, source: str) -> str:
-    """Store a new `delivery` with an execution of `hook` for it, and run that execution in this
-    task (manual tests): one attempt, no retries. Returns the execution id."""
-    worker_id = f"inline-{new_id()}"
-    async with runtime.sessions.begin() as session:
-        session.add(delivery)
-        execution, claim = queries.start_inline_execution(
-            session, hook, delivery.id, source, worker_id, runtime.settings.lease_seconds, utcnow()
-        )
-    await run_claimed(runtime, claim, worker_id)
-    return execution.id
-
-
-async def _skip_reason(session: AsyncSession, bundle: ExecutionBundle, claim: Claim) -> str | None:
-    """Why the action must not run now; counts the run on the hook when it may.
+async def _hook_limits(
+    session: AsyncSession, bundle: ExecutionBundle, claim: Claim, now: datetime
+) -> tuple[str | None, bool]:
+    """(why the action must not run, whether the run was counted on the hook).
 
     Only deliveries (source `hook`) obey the hook's switch, maxExecutions and cooldownMs;
-    replays and manual tests are explicit requests. Limits are checked on the first attempt.
+    replays and manual tests are explicit requests. Limits apply to the first attempt.
     """
-    hook, limited = bundle.hook, bundle.execution.source == "hook"
-    if limited and not hook.is_enabled:
-        return "hook is disabled"
-    if claim.attempt > 1 or await queries.reserve_hook_run(session, hook, utcnow(), limited):
-        return None
+    hook = bundle.hook
+    if bundle.execution.source != "hook":
+        return None, False
+    if not hook.is_enabled:
+        return "hook is disabled", False
+    if claim.attempt > 1 or (hook.max_executions is None and hook.cooldown_ms <= 0):
+        return None, False
+    if await queries.reserve_hook_run(session, hook, now):
+        return None, True
+    await session.refresh(hook)
     if hook.max_executions is not None and hook.execution_count >= hook.max_executions:
-        return f"maxExecutions ({hook.max_executions}) reached"
-    return f"cooldownMs ({hook.cooldown_ms}) has not passed since the last run"
+        return f"maxExecutions ({hook.max_executions}) reached", False
+    return f"cooldownMs ({hook.cooldown_ms}) has not passed since the last run", False
 
 
-async def _attempt(runtime: Runtime, bundle: ExecutionBundle, claim: Claim) -> Outcome:
+async def attempt(runtime: Runtime, run: Run) -> Outcome:
     """Run the action once and classify how it ended; never raises for an action's failure."""
-    execution, action = bundle.execution, bundle.hook.action
+    execution, action = run.bundle.execution, run.bundle.hook.action
     started = time.perf_counter()
 
     def took() -> int:
         return int((time.perf_counter() - started) * 1000)
 
     try:
-        result = await _run_action(runtime, bundle, claim)
+        result = await _run_action(runtime, run)
     except RetryableError as exc:
-        if claim.attempt >= execution.max_attempts:
-            error = f"{exc} (gave up after {claim.attempt} attempts)"
+        if run.claim.attempt >= execution.max_attempts:
+            error = f"{exc} (gave up after {run.claim.attempt} attempts)"
             return Outcome("error", exc.result, error, took())
-        delay = retry_delay(claim.attempt, exc.retry_after, runtime.settings.retry_base_scale)
+        delay = retry_delay(run.claim.attempt, exc.retry_after, runtime.settings.retry_base_scale)
         return Outcome(
             "retrying", exc.result, str(exc), took(), utcnow() + timedelta(seconds=delay)
         )
@@ -120,10 +121,10 @@ async def _attempt(runtime: Runtime, bundle: ExecutionBundle, claim: Claim) -> O
     return Outcome("success", result, None, took())
 
 
-async def _run_action(runtime: Runtime, bundle: ExecutionBundle, claim: Claim) -> dict[str, Any]:
+async def _run_action(runtime: Runtime, run: Run) -> dict[str, Any]:
     """Build the trigger context and call the hook's action."""
-    execution, hook = bundle.execution, bundle.hook
-    if bundle.delivery is None:
+    execution, hook, delivery = run.bundle.execution, run.bundle.hook, run.bundle.delivery
+    if delivery is None:
         raise ActionError("The delivery of this execution is no longer stored")
     try:
         action = get_action(hook.action)
@@ -132,20 +133,22 @@ async def _run_action(runtime: Runtime, bundle: ExecutionBundle, claim: Claim) -
     ctx = ActionContext(
         runtime=runtime,
         hook=hook,
-        owner=bundle.owner,
+        owner=run.bundle.owner,
         execution_id=execution.id,
-        attempt=claim.attempt,
+        attempt=run.claim.attempt,
         source=execution.source,
-        trigger=trigger_context(webhook_context(bundle.delivery), hook, execution.id),
+        trigger=trigger_context(webhook_context(delivery), hook, execution.id),
     )
     return await action.run(ctx)
 
 
-async def _store(session: AsyncSession, claim: Claim, worker_id: str, outcome: Outcome) -> bool:
-    """Write the outcome, fenced by the claim; False when the claim was lost."""
+async def _mark(
+    session: AsyncSession, run: Run, worker_id: str, outcome: Outcome, now: datetime
+) -> bool:
+    claim = run.claim
     if outcome.status == "success":
         return await queries.mark_succeeded(
-            session, claim, worker_id, outcome.result or {}, outcome.duration_ms, utcnow()
+            session, claim, worker_id, outcome.result or {}, outcome.duration_ms, now
         )
     if outcome.status == "retrying":
         assert outcome.run_after is not None and outcome.error is not None
@@ -159,19 +162,52 @@ async def _store(session: AsyncSession, claim: Claim, worker_id: str, outcome: O
             outcome.run_after,
         )
     return await queries.mark_failed(
-        session,
-        claim,
-        worker_id,
-        outcome.error or "",
-        outcome.result,
-        outcome.duration_ms,
-        utcnow(),
+        session, claim, worker_id, outcome.error or "", outcome.result, outcome.duration_ms, now
     )
+
+
+async def store_outcomes(
+    session: AsyncSession, finished: list[tuple[Run, Outcome]], worker_id: str
+) -> list[bool]:
+    """Write each outcome (fenced by its claim), then each hook's lastError and run count once;
+    False for a run whose claim was lost meanwhile (another worker took it over)."""
+    now = utcnow()
+    stored = [await _mark(session, run, worker_id, outcome, now) for run, outcome in finished]
+    hooks: dict[str, tuple[str | None, int]] = {}
+    for (run, outcome), ok in zip(finished, stored, strict=True):
+        if not ok:
+            log.warning("execution claim lost; outcome dropped", extra={"execution": run.claim.id})
+            continue
+        runs = hooks.get(run.claim.hook_id, (None, 0))[1]
+        counts = outcome.status != "retrying" and not run.counted
+        hooks[run.claim.hook_id] = (outcome.error, runs + counts)
+        EXECUTIONS_FINISHED.labels(outcome.status, run.bundle.hook.action).inc()
+    for hook_id, (error, runs) in hooks.items():
+        await queries.record_hook_outcome(session, hook_id, error, runs, now)
+    return stored
+
+
+async def run_now(runtime: Runtime, hook: Hook, delivery: Delivery, source: str) -> str:
+    """Store a new `delivery` with an execution of `hook` for it, and run that execution in this
+    task (manual tests): one attempt, no retries. Returns the execution id."""
+    worker_id = f"inline-{new_id()}"
+    async with runtime.sessions.begin() as session:
+        session.add(delivery)
+        execution, claim = queries.start_inline_execution(
+            session, hook, delivery.id, source, worker_id, runtime.settings.lease_seconds, utcnow()
+        )
+        runs = await prepare_runs(session, [claim], worker_id)
+    for run in runs:
+        async with _lease_kept(runtime, run.claim, worker_id):
+            outcome = await attempt(runtime, run)
+        async with runtime.sessions.begin() as session:
+            await store_outcomes(session, [(run, outcome)], worker_id)
+    return execution.id
 
 
 @asynccontextmanager
 async def _lease_kept(runtime: Runtime, claim: Claim, worker_id: str) -> AsyncIterator[None]:
-    """Renew the claim's lease every third of its length while the action runs (heartbeat)."""
+    """Renew an inline run's lease every third of its length (the worker renews its own runs)."""
     seconds = runtime.settings.lease_seconds
 
     async def heartbeat() -> None:

@@ -49,13 +49,21 @@ def _is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _fenced(claim: Claim, worker_id: str) -> tuple[sa.ColumnElement[bool], ...]:
-    return (
-        Execution.id == claim.id,
-        Execution.worker_id == worker_id,
-        Execution.attempts == claim.attempt,
-        Execution.status == "running",
-    )
+_EXECUTIONS = Execution.__table__
+# The row is still running under this claim (worker id and attempt number): the fence.
+_HELD_BY_CLAIM = (
+    _EXECUTIONS.c.id == sa.bindparam("claim_id"),
+    _EXECUTIONS.c.worker_id == sa.bindparam("claim_worker"),
+    _EXECUTIONS.c.attempts == sa.bindparam("claim_attempt"),
+    _EXECUTIONS.c.status == "running",
+)
+_RENEW_LEASE = (
+    sa.update(_EXECUTIONS).where(*_HELD_BY_CLAIM).values(lease_expires_at=sa.bindparam("lease"))
+)
+
+
+def _claim_params(claim: Claim, worker_id: str) -> dict[str, Any]:
+    return {"claim_id": claim.id, "claim_worker": worker_id, "claim_attempt": claim.attempt}
 
 
 async def _update(session: AsyncSession, *where: sa.ColumnElement[bool], **values: Any) -> int:
@@ -217,34 +225,47 @@ async def recover_stalled_executions(session: AsyncSession, now: datetime) -> tu
 async def renew_lease(
     session: AsyncSession, claim: Claim, worker_id: str, lease_seconds: float, now: datetime
 ) -> bool:
-    """Heartbeat: extend a running execution's lease; False when the claim was lost."""
+    """Heartbeat of one run outside a worker (manual tests); False when the claim was lost."""
     until = now + timedelta(seconds=lease_seconds)
-    return await _update(session, *_fenced(claim, worker_id), lease_expires_at=until) == 1
+    result = await session.execute(
+        _RENEW_LEASE, {**_claim_params(claim, worker_id), "lease": until}
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
-async def load_execution_bundle(session: AsyncSession, execution_id: str) -> ExecutionBundle | None:
-    """The execution with its hook, the hook's owner and the delivery (None if not stored)."""
-    row = (
-        await session.execute(
-            sa.select(Execution, Hook, User, Delivery)
-            .join(Hook, Hook.id == Execution.hook_id)
-            .join(User, User.id == Hook.owner_id)
-            .outerjoin(Delivery, Delivery.id == Execution.delivery_pk)
-            .where(Execution.id == execution_id)
-        )
-    ).first()
-    return ExecutionBundle(*row) if row else None
+async def renew_leases(
+    session: AsyncSession, worker_id: str, lease_seconds: float, now: datetime
+) -> int:
+    """Heartbeat: extend the lease of every execution this worker is running."""
+    return await _update(
+        session,
+        Execution.worker_id == worker_id,
+        Execution.status == "running",
+        lease_expires_at=now + timedelta(seconds=lease_seconds),
+    )
 
 
-async def reserve_hook_run(
-    session: AsyncSession, hook: Hook, now: datetime, enforce_limits: bool
-) -> bool:
-    """Count a run on the hook (executionCount, lastExecutedAt); with `enforce_limits`, only if
-    maxExecutions and cooldownMs allow it (checked atomically). False when they do not."""
+async def load_execution_bundles(
+    session: AsyncSession, execution_ids: list[str]
+) -> dict[str, ExecutionBundle]:
+    """The executions with their hooks, the hooks' owners and deliveries (None if not stored)."""
+    rows = await session.execute(
+        sa.select(Execution, Hook, User, Delivery)
+        .join(Hook, Hook.id == Execution.hook_id)
+        .join(User, User.id == Hook.owner_id)
+        .outerjoin(Delivery, Delivery.id == Execution.delivery_pk)
+        .where(Execution.id.in_(execution_ids))
+    )
+    return {row[0].id: ExecutionBundle(*row) for row in rows}
+
+
+async def reserve_hook_run(session: AsyncSession, hook: Hook, now: datetime) -> bool:
+    """Count a run on a hook with maxExecutions or cooldownMs, only if both allow it now
+    (checked and counted in one statement); False when they do not."""
     conditions = [Hook.id == hook.id]
-    if enforce_limits and hook.max_executions is not None:
+    if hook.max_executions is not None:
         conditions.append(Hook.execution_count < Hook.max_executions)
-    if enforce_limits and hook.cooldown_ms > 0:
+    if hook.cooldown_ms > 0:
         cutoff = now - timedelta(milliseconds=hook.cooldown_ms)
         conditions.append(sa.or_(Hook.last_executed_at.is_(None), Hook.last_executed_at <= cutoff))
     result = await session.execute(
@@ -260,14 +281,72 @@ async def reserve_hook_run(
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
-async def record_hook_error(session: AsyncSession, hook_id: str, error: str | None) -> None:
-    """Set the hook's lastError (None clears it after a success)."""
-    await session.execute(
-        sa.update(Hook)
-        .where(Hook.id == hook_id)
-        .values(last_error=error, updated_at=Hook.updated_at)
-        .execution_options(synchronize_session=False)
+_HOOKS = Hook.__table__
+# A hook's lastError after a batch of runs, and the finished runs to add to its count.
+_HOOK_OUTCOME = (
+    sa.update(_HOOKS)
+    .where(_HOOKS.c.id == sa.bindparam("hook_id"))
+    .values(last_error=sa.bindparam("error"), updated_at=_HOOKS.c.updated_at)  # not an edit
+)
+_HOOK_OUTCOME_COUNTED = _HOOK_OUTCOME.values(
+    execution_count=_HOOKS.c.execution_count + sa.bindparam("runs"),
+    last_executed_at=sa.bindparam("now"),
+)
+
+
+async def record_hook_outcome(
+    session: AsyncSession, hook_id: str, error: str | None, runs: int, now: datetime
+) -> None:
+    """Set the hook's lastError (None after a success) and add `runs` finished runs that were
+    not counted when claimed to its executionCount (and lastExecutedAt)."""
+    if runs:
+        await session.execute(
+            _HOOK_OUTCOME_COUNTED, {"hook_id": hook_id, "error": error, "runs": runs, "now": now}
+        )
+    else:
+        await session.execute(_HOOK_OUTCOME, {"hook_id": hook_id, "error": error})
+
+
+# How a run ends, fenced by its claim. Built once: workers run it for every finished attempt.
+_FINISH_RUN = (
+    sa.update(_EXECUTIONS)
+    .where(*_HELD_BY_CLAIM)
+    .values(
+        status=sa.bindparam("new_status"),
+        result=sa.bindparam("new_result"),
+        error=sa.bindparam("new_error"),
+        duration_ms=sa.bindparam("new_duration_ms"),
+        finished_at=sa.bindparam("new_finished_at"),
+        run_after=sa.bindparam("new_run_after"),
+        lease_expires_at=None,
     )
+)
+
+
+async def _finish_run(
+    session: AsyncSession,
+    claim: Claim,
+    worker_id: str,
+    status: str,
+    result: dict[str, Any] | None,
+    error: str | None,
+    duration_ms: int | None,
+    finished_at: datetime | None,
+    run_after: datetime,
+) -> bool:
+    outcome = await session.execute(
+        _FINISH_RUN,
+        {
+            **_claim_params(claim, worker_id),
+            "new_status": status,
+            "new_result": result,
+            "new_error": error,
+            "new_duration_ms": duration_ms,
+            "new_finished_at": finished_at,
+            "new_run_after": run_after,
+        },
+    )
+    return int(outcome.rowcount) == 1  # type: ignore[attr-defined]
 
 
 async def mark_succeeded(
@@ -279,18 +358,8 @@ async def mark_succeeded(
     now: datetime,
 ) -> bool:
     """The run succeeded; False if the claim was lost meanwhile."""
-    return (
-        await _update(
-            session,
-            *_fenced(claim, worker_id),
-            status="success",
-            result=result,
-            error=None,
-            duration_ms=duration_ms,
-            finished_at=now,
-            lease_expires_at=None,
-        )
-        == 1
+    return await _finish_run(
+        session, claim, worker_id, "success", result, None, duration_ms, now, now
     )
 
 
@@ -304,19 +373,8 @@ async def mark_retrying(
     run_after: datetime,
 ) -> bool:
     """The run failed in a retryable way; it becomes due again at `run_after`."""
-    return (
-        await _update(
-            session,
-            *_fenced(claim, worker_id),
-            status="retrying",
-            result=result,
-            error=error,
-            duration_ms=duration_ms,
-            run_after=run_after,
-            worker_id=None,
-            lease_expires_at=None,
-        )
-        == 1
+    return await _finish_run(
+        session, claim, worker_id, "retrying", result, error, duration_ms, None, run_after
     )
 
 
@@ -330,18 +388,8 @@ async def mark_failed(
     now: datetime,
 ) -> bool:
     """The run failed for good (permanent error, or no attempts left)."""
-    return (
-        await _update(
-            session,
-            *_fenced(claim, worker_id),
-            status="error",
-            result=result,
-            error=error,
-            duration_ms=duration_ms,
-            finished_at=now,
-            lease_expires_at=None,
-        )
-        == 1
+    return await _finish_run(
+        session, claim, worker_id, "error", result, error, duration_ms, now, now
     )
 
 
@@ -349,17 +397,8 @@ async def mark_skipped(
     session: AsyncSession, claim: Claim, worker_id: str, reason: str, now: datetime
 ) -> bool:
     """The action was not run (hook disabled, maxExecutions reached, cooling down)."""
-    return (
-        await _update(
-            session,
-            *_fenced(claim, worker_id),
-            status="skipped",
-            result={"skipped": reason},
-            duration_ms=0,
-            finished_at=now,
-            lease_expires_at=None,
-        )
-        == 1
+    return await _finish_run(
+        session, claim, worker_id, "skipped", {"skipped": reason}, None, 0, now, now
     )
 
 

@@ -8,15 +8,16 @@ import logging
 import os
 import socket
 import time
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from octipus.db.ids import new_id
 from octipus.db.tables import utcnow
 from octipus.queue import queries
-from octipus.queue.executor import run_claimed
-from octipus.queue.queries import Claim
+from octipus.queue.executor import Outcome, Run, attempt, prepare_runs, store_outcomes
 from octipus.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -25,23 +26,28 @@ log = logging.getLogger(__name__)
 class Worker:
     """Runs up to `worker_concurrency` executions at once, at most `hook_concurrency` per hook.
 
-    Wakes when the ingress queues work (`runtime.work_available`; on PostgreSQL also LISTEN/
-    NOTIFY from other processes), when a run finishes, and every `poll_interval_seconds` (for
-    retries coming due). Recovers runs of dead workers once their lease expires.
+    One loop does all of the worker's database work, each round in one transaction: store the
+    outcomes of runs that ended, renew leases and recover stalled runs (every quarter lease),
+    and claim work for the free slots. So a busy worker pays one commit per round, not several
+    per execution. It wakes when the ingress queues work (`runtime.work_available`; on
+    PostgreSQL also LISTEN/NOTIFY from other processes), when a run ends, and every
+    `poll_interval_seconds` (retries coming due).
     """
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self.id = f"{socket.gethostname()[:32]}-{os.getpid()}-{new_id()[-8:]}"
         self._running: set[asyncio.Task[None]] = set()
+        self._ended: list[tuple[Run, Outcome]] = []  # outcomes not yet stored
         self._loop: asyncio.Task[None] | None = None
         self._listener: Any = None  # asyncpg.Connection on PostgreSQL
         self._stopping = False
+        self._next_upkeep = 0.0
 
     async def start(self) -> None:
         if not self.runtime.settings.is_sqlite:
             await self._listen()
-        self._loop = asyncio.create_task(self._claim_loop(), name=f"worker {self.id}")
+        self._loop = asyncio.create_task(self._work_loop(), name=f"worker {self.id}")
         log.info(
             "worker started",
             extra={"worker": self.id, "concurrency": self.runtime.settings.worker_concurrency},
@@ -62,64 +68,80 @@ class Worker:
             if unfinished:
                 await asyncio.wait(unfinished)
         async with self.runtime.sessions.begin() as session:
+            if self._ended:
+                await store_outcomes(session, self._take_ended(), self.id)
             released = await queries.release_unfinished(session, self.id, utcnow())
         log.info("worker stopped", extra={"worker": self.id, "requeued": released})
 
-    async def _claim_loop(self) -> None:
-        settings = self.runtime.settings
-        recovery_every = max(settings.poll_interval_seconds, settings.lease_seconds / 4)
-        next_recovery = 0.0
+    async def _work_loop(self) -> None:
         while not self._stopping:
             self.runtime.work_available.clear()
-            recover = time.monotonic() >= next_recovery
             try:
-                await self._claim_and_start(recover)
-                if recover:
-                    next_recovery = time.monotonic() + recovery_every
-                    await self._check_listener()
+                await self._round()
             except Exception:  # the database may be briefly away; the next round retries
-                log.exception("claiming executions failed", extra={"worker": self.id})
+                log.exception("worker round failed", extra={"worker": self.id})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self.runtime.work_available.wait(), settings.poll_interval_seconds
+                    self.runtime.work_available.wait(), self.runtime.settings.poll_interval_seconds
                 )
 
-    async def _claim_and_start(self, recover: bool) -> None:
+    async def _round(self) -> None:
+        """One transaction: store ended runs, upkeep when due, claim for the free slots."""
         settings = self.runtime.settings
         free = settings.worker_concurrency - len(self._running)
-        if free <= 0 and not recover:
+        upkeep = time.monotonic() >= self._next_upkeep
+        if not (self._ended or upkeep or free > 0):
             return
-        async with self.runtime.sessions.begin() as session:
-            now = utcnow()
-            if recover:
-                requeued, failed = await queries.recover_stalled_executions(session, now)
-                if requeued or failed:
-                    log.warning(
-                        "recovered stalled executions",
-                        extra={"requeued": requeued, "failed": failed},
-                    )
-            claims = await queries.claim_due_executions(
-                session,
-                self.id,
-                limit=free,
-                per_hook_limit=settings.hook_concurrency,
-                lease_seconds=settings.lease_seconds,
-                now=now,
+        ended = self._take_ended()
+        try:
+            async with self.runtime.sessions.begin() as session:
+                now = utcnow()
+                if ended:
+                    await store_outcomes(session, ended, self.id)
+                if upkeep:
+                    await self._upkeep(session, now)
+                claims = await queries.claim_due_executions(
+                    session,
+                    self.id,
+                    limit=free,
+                    per_hook_limit=settings.hook_concurrency,
+                    lease_seconds=settings.lease_seconds,
+                    now=now,
+                )
+                runs = await prepare_runs(session, claims, self.id) if claims else []
+        except BaseException:
+            self._ended[:0] = ended  # not stored: try again next round
+            raise
+        if upkeep:
+            self._next_upkeep = time.monotonic() + max(
+                settings.poll_interval_seconds, settings.lease_seconds / 4
             )
-        for claim in claims:
-            task = asyncio.create_task(self._run(claim), name=f"execution {claim.id}")
+            await self._check_listener()
+        for run in runs:
+            task = asyncio.create_task(self._run(run), name=f"execution {run.claim.id}")
             self._running.add(task)
             task.add_done_callback(self._finished)
 
-    async def _run(self, claim: Claim) -> None:
-        try:
-            await run_claimed(self.runtime, claim, self.id)
-        except Exception:  # left `running`; recovered when its lease expires
-            log.exception("execution run failed", extra={"execution": claim.id})
+    async def _upkeep(self, session: AsyncSession, now: datetime) -> None:
+        """Heartbeat for this worker's runs, and recovery of runs whose worker died."""
+        await queries.renew_leases(session, self.id, self.runtime.settings.lease_seconds, now)
+        requeued, failed = await queries.recover_stalled_executions(session, now)
+        if requeued or failed:
+            log.warning(
+                "recovered stalled executions", extra={"requeued": requeued, "failed": failed}
+            )
+
+    async def _run(self, run: Run) -> None:
+        outcome = await attempt(self.runtime, run)
+        self._ended.append((run, outcome))  # `_ended` may be a new list by now
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
-        self.runtime.work_available.set()  # a slot is free (per hook and globally)
+        self.runtime.work_available.set()  # an outcome to store and a slot to fill
+
+    def _take_ended(self) -> list[tuple[Run, Outcome]]:
+        ended, self._ended = self._ended, []
+        return ended
 
     async def _listen(self) -> None:
         """LISTEN for NOTIFY from other processes' ingress; polling covers any gap."""
