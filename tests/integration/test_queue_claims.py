@@ -1,0 +1,143 @@
+"""The queue's statements on real SQLite and PostgreSQL: claims, leases, fencing, recovery."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from octipus.app import prepare_database
+from octipus.config import Settings
+from octipus.db.tables import Delivery, Execution, Hook, User, utcnow
+from octipus.queue import queries
+from octipus.runtime import Runtime
+
+LEASE = 30.0
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/queue.db"
+    return str(request.getfixturevalue("pg_database_url"))
+
+
+@pytest.fixture
+async def runtime(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
+    settings = Settings(
+        data_dir=tmp_path, database_url=database_url, bootstrap_token="oct_" + "x" * 40
+    )
+    rt = Runtime.create(settings)
+    await prepare_database(rt)
+    yield rt
+    await rt.close()
+
+
+async def queue(runtime: Runtime, count: int, hooks: int = 1, max_attempts: int = 8) -> list[str]:
+    """`count` queued executions spread over `hooks` hooks, oldest first; their hook ids."""
+    async with runtime.sessions.begin() as session:
+        owner = (await session.scalars(sa.select(User))).one()
+        made = [
+            Hook(owner_id=owner.id, name=f"h{i}", webhook_path=f"p{i}", action="webhook")
+            for i in range(hooks)
+        ]
+        delivery = Delivery(path="p0", body=b"{}")
+        session.add_all([*made, delivery])
+        await session.flush()
+        start = utcnow() - timedelta(seconds=10)
+        session.add_all(
+            Execution(
+                hook_id=made[n % hooks].id,
+                delivery_pk=delivery.id,
+                action_type="webhook",
+                max_attempts=max_attempts,
+                created_at=start + timedelta(milliseconds=n),
+                run_after=start,
+            )
+            for n in range(count)
+        )
+        return [h.id for h in made]
+
+
+async def claim(runtime: Runtime, worker: str, limit: int = 10, per_hook: int = 2, now=None):
+    async with runtime.sessions.begin() as session:
+        return await queries.claim_due_executions(
+            session,
+            worker,
+            limit=limit,
+            per_hook_limit=per_hook,
+            lease_seconds=LEASE,
+            now=now or utcnow(),
+        )
+
+
+async def recover(runtime: Runtime, now) -> tuple[int, int]:
+    async with runtime.sessions.begin() as session:
+        return await queries.recover_stalled_executions(session, now)
+
+
+async def statuses(runtime: Runtime) -> list[tuple[str, int]]:
+    async with runtime.sessions() as session:
+        rows = await session.execute(
+            sa.select(Execution.status, Execution.attempts).order_by(Execution.created_at)
+        )
+        return [tuple(r) for r in rows]
+
+
+async def test_a_claimed_execution_is_not_claimed_again_while_its_lease_holds(runtime: Runtime):
+    await queue(runtime, 1)
+    [first] = await claim(runtime, "w1")
+    assert first.attempt == 1
+    assert await claim(runtime, "w2") == []
+    assert await recover(runtime, utcnow()) == (0, 0)
+
+
+async def test_claims_take_the_oldest_first_and_at_most_the_per_hook_limit(runtime: Runtime):
+    hooks = await queue(runtime, 9, hooks=3)
+    claims = await claim(runtime, "w1", per_hook=2)
+    assert sorted(c.hook_id for c in claims) == sorted(hooks * 2)
+    assert [s for s, _ in await statuses(runtime)] == ["running"] * 6 + ["queued"] * 3
+    assert await claim(runtime, "w2", per_hook=2) == []
+
+
+async def test_an_expired_lease_is_recovered_and_the_late_outcome_is_dropped(runtime: Runtime):
+    await queue(runtime, 1)
+    [lost] = await claim(runtime, "w1")
+    later = utcnow() + timedelta(seconds=LEASE + 1)
+
+    assert await recover(runtime, later) == (1, 0)
+    [taken_over] = await claim(runtime, "w2", now=later)
+    async with runtime.sessions.begin() as session:
+        late = await queries.mark_succeeded(session, lost, "w1", {}, 1, later)
+        current = await queries.mark_succeeded(session, taken_over, "w2", {}, 1, later)
+    assert (late, current) == (False, True)
+    assert taken_over.attempt == 2
+    assert await statuses(runtime) == [("success", 2)]
+
+
+async def test_a_dead_workers_run_with_no_attempts_left_ends_in_error(runtime: Runtime):
+    await queue(runtime, 1, max_attempts=1)
+    await claim(runtime, "w1")
+    assert await recover(runtime, utcnow() + timedelta(seconds=LEASE + 1)) == (0, 1)
+    assert await statuses(runtime) == [("error", 1)]
+
+
+async def test_renewed_leases_are_not_recovered(runtime: Runtime):
+    await queue(runtime, 1)
+    await claim(runtime, "w1")
+    soon = utcnow() + timedelta(seconds=LEASE - 1)
+    async with runtime.sessions.begin() as session:
+        assert await queries.renew_leases(session, "w1", LEASE, soon) == 1
+    assert await recover(runtime, soon + timedelta(seconds=2)) == (0, 0)
+
+
+async def test_release_returns_a_workers_runs_to_the_queue(runtime: Runtime):
+    await queue(runtime, 3)
+    await claim(runtime, "w1")
+    async with runtime.sessions.begin() as session:
+        assert await queries.release_unfinished(session, "w1", utcnow()) == 2
+        assert await queries.queue_depth(session) == 3
+    assert [s for s, _ in await statuses(runtime)] == ["queued"] * 3
