@@ -9,8 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from octipus import __version__
 from octipus.api.deps import RuntimeDep
-from octipus.db.tables import Execution
 from octipus.metrics import QUEUE_DEPTH
+from octipus.queue.queries import queue_depth
 
 router = APIRouter()
 
@@ -31,10 +31,5 @@ async def health(runtime: RuntimeDep) -> ORJSONResponse:
 @router.get("/metrics")
 async def metrics(runtime: RuntimeDep) -> Response:
     async with runtime.sessions() as session:
-        depth = await session.scalar(
-            sa.select(sa.func.count())
-            .select_from(Execution)
-            .where(Execution.status.in_(("queued", "retrying")))
-        )
-    QUEUE_DEPTH.set(depth or 0)
+        QUEUE_DEPTH.set(await queue_depth(session))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
