@@ -5,7 +5,7 @@ Several requests may share that transaction (ingress/batcher.py): each is answer
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,8 @@ class Accepted:
     planned: list[tuple[HookEntry, Outcome]]
 
 
-def _execution_rows(item: Accepted, default_max_attempts: int) -> list[dict[str, Any]]:
+def execution_rows(item: Accepted, default_max_attempts: int) -> list[dict[str, Any]]:
+    """One `executions` row per planned hook, created at the delivery's arrival."""
     delivery = item.delivery
     now = delivery["received_at"]
     return [
@@ -78,21 +79,29 @@ def record_deliveries(
 
     Executions are unique per (hook, sender's delivery id): a duplicate inserts nothing for that
     hook, and a delivery whose every hook was a duplicate is deleted again in the same
-    transaction. The caller owns the transaction. Blocking: it runs in the SQLite writer thread,
-    or through `AsyncConnection.run_sync` on PostgreSQL.
+    transaction. The caller owns the transaction. Blocking: it runs
+    through `AsyncConnection.run_sync` (PostgreSQL); SQLite uses ingress/sqlite_writer.py.
     """
     conn.execute(sa.insert(Delivery), [item.delivery for item in items])
-    rows = [row for item in items for row in _execution_rows(item, default_max_attempts)]
+    rows = [row for item in items for row in execution_rows(item, default_max_attempts)]
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     statement = (
         insert(Execution)
         .on_conflict_do_nothing(index_elements=["hook_id", "dedupe_key"])
         .returning(Execution.delivery_pk, Execution.hook_id)
     )
-    fired: dict[str, list[str]] = {item.delivery["id"]: [] for item in items}
-    for delivery_pk, hook_id in conn.execute(statement, rows):
-        fired[delivery_pk].append(hook_id)
-    unused = [pk for pk, hooks in fired.items() if not hooks]
+    fired, unused = fired_hooks(items, conn.execute(statement, rows))
     if unused:
         conn.execute(sa.delete(Delivery).where(Delivery.id.in_(unused)))
-    return [fired[item.delivery["id"]] for item in items]
+    return fired
+
+
+def fired_hooks(
+    items: Sequence[Accepted], inserted: Iterable[tuple[str, str]]
+) -> tuple[list[list[str]], list[str]]:
+    """Per item, the hooks whose execution was inserted; and the deliveries left with none."""
+    fired: dict[str, list[str]] = {item.delivery["id"]: [] for item in items}
+    for delivery_pk, hook_id in inserted:
+        fired[delivery_pk].append(hook_id)
+    unused = [pk for pk, hooks in fired.items() if not hooks]
+    return [fired[item.delivery["id"]] for item in items], unused

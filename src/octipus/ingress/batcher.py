@@ -4,7 +4,7 @@ A request hands its delivery to the batcher and waits. One writer task takes eve
 waiting (up to `max_batch`), writes it in one transaction, and resolves each request only after
 that commit, so a 2xx still means "committed". A batch that fails fails only its own requests.
 
-On SQLite the whole transaction runs in one dedicated thread with a blocking connection: one
+On SQLite the whole transaction runs in one dedicated thread (ingress/sqlite_writer.py): one
 hop to that thread per batch, instead of one event-loop round trip per statement.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,10 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from octipus.ingress.accept import Accepted, record_deliveries
+from octipus.ingress.sqlite_writer import SQLiteDeliveryWriter
 
 log = logging.getLogger(__name__)
 
 Waiting = tuple[Accepted, "asyncio.Future[list[str]]"]
+CONFLICTS = (IntegrityError, sqlite3.IntegrityError)  # SQLAlchemy's, and the raw SQLite writer's
 
 
 class NotStored(Exception):
@@ -40,7 +43,10 @@ class DeliveryBatcher:
         max_batch: int = 256,
     ):
         self._engine = engine
-        self._sqlite_writer = sqlite_writer
+        self._sqlite_engine = sqlite_writer
+        self._sqlite_writer = (
+            SQLiteDeliveryWriter(sqlite_writer, default_max_attempts) if sqlite_writer else None
+        )
         self._thread = ThreadPoolExecutor(1, "octipus-ingress-writer") if sqlite_writer else None
         self._default_max_attempts = default_max_attempts
         self._max_batch = max_batch
@@ -70,8 +76,8 @@ class DeliveryBatcher:
         self._waiting.clear()
         if self._thread is not None:
             self._thread.shutdown(wait=True)
-        if self._sqlite_writer is not None:
-            self._sqlite_writer.dispose()
+        if self._sqlite_engine is not None:
+            self._sqlite_engine.dispose()
 
     async def _write_forever(self) -> None:
         while True:
@@ -89,7 +95,7 @@ class DeliveryBatcher:
     async def _write(self, batch: list[Waiting]) -> None:
         try:
             fired = await self._transact([item for item, _ in batch])
-        except IntegrityError:
+        except CONFLICTS:
             if len(batch) == 1:
                 log.exception("could not store a delivery")
                 _fail(batch, NotStored("the delivery conflicts with the database"))
@@ -109,14 +115,9 @@ class DeliveryBatcher:
         """One committed transaction holding `items`."""
         if self._sqlite_writer is not None:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._thread, self._transact_blocking, items)
+            return await loop.run_in_executor(self._thread, self._sqlite_writer.write, items)
         async with self._engine.begin() as conn:
             return await conn.run_sync(record_deliveries, items, self._default_max_attempts)
-
-    def _transact_blocking(self, items: Sequence[Accepted]) -> list[list[str]]:
-        assert self._sqlite_writer is not None
-        with self._sqlite_writer.begin() as conn:
-            return record_deliveries(conn, items, self._default_max_attempts)
 
 
 def _fail(batch: list[Waiting], error: NotStored) -> None:
