@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     public_url: str | None = None
     data_dir: Path = Path("./data")
     database_url: str = "sqlite+aiosqlite:///./data/octipus.db"
+    # SQLite only: "full" fsyncs every commit (a 2xx survives power loss); "normal" survives a
+    # crash of Octipus but may lose the last commits on power loss (README, Operations).
+    sqlite_synchronous: Literal["full", "normal"] = "full"
     max_body_bytes: int = 25 * 1024 * 1024
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"

@@ -33,12 +33,14 @@ def _json_dumps(value: Any) -> str:
 JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps}
 
 
+_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
+
 READ_ONLY: dict[str, Any] = {"octipus_read_only": True}
 """Connection execution options for a transaction that only reads: on SQLite it begins DEFERRED
 and so never waits for (or holds) the write lock. Never write on such a connection."""
 
 
-def _prepare_sqlite(engine: Engine) -> None:
+def _prepare_sqlite(engine: Engine, synchronous: str) -> None:
     """WAL, a busy timeout, and BEGIN IMMEDIATE so concurrent writers queue instead of failing.
 
     Connections marked READ_ONLY begin DEFERRED instead: in WAL mode readers never block.
@@ -49,7 +51,7 @@ def _prepare_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={_SYNCHRONOUS[synchronous]}")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -75,7 +77,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     url = _sqlite_url(settings)
     if url is not None:
         engine = create_async_engine(url, pool_size=5, max_overflow=5, **JSON_CODEC)
-        _prepare_sqlite(engine.sync_engine)
+        _prepare_sqlite(engine.sync_engine, settings.sqlite_synchronous)
         return engine
     return create_async_engine(
         settings.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True, **JSON_CODEC
@@ -93,7 +95,7 @@ def create_sqlite_writer(settings: Settings) -> Engine | None:
     engine = sa.create_engine(
         url.set(drivername="sqlite"), pool_size=1, max_overflow=0, **JSON_CODEC
     )
-    _prepare_sqlite(engine)
+    _prepare_sqlite(engine, settings.sqlite_synchronous)
     return engine
 
 
