@@ -27,6 +27,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
     hooks: HookCache
     deliveries: DeliveryBatcher
@@ -42,6 +43,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=sessions,
+            read_sessions=create_sessionmaker(engine.execution_options(**READ_ONLY)),
             hooks=HookCache(engine),
             deliveries=DeliveryBatcher(
                 engine, settings.retry_max_attempts, create_sqlite_writer(settings)
@@ -59,10 +61,9 @@ class Runtime:
         now = time.monotonic()
         if now - checked_at > 1.0:
             self._depth = (now, depth)  # one count at a time; meanwhile the last one stands
-            async with self.engine.connect() as conn:
-                await conn.execution_options(**READ_ONLY)
+            async with self.read_sessions() as session:
                 depth = (
-                    await conn.scalar(
+                    await session.scalar(
                         sa.select(sa.func.count())
                         .select_from(Execution)
                         .where(Execution.status.in_(("queued", "retrying")))

@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from octipus.actions.base import ActionContext, ActionError, ConfigError
 from octipus.channels.linking import verified_bindings
 from octipus.channels.notifier import NO_CHANNELS, send_to_bindings, target_of
-from octipus.db.engine import READ_ONLY
 from octipus.db.tables import Execution, User
 from octipus.hooks.templates import render
 from octipus.runtime import Runtime
@@ -22,9 +21,8 @@ async def _earlier_attempt(ctx: ActionContext) -> tuple[str | None, dict[str, in
     """The message a failed earlier attempt rendered, and the parts it delivered per target."""
     if ctx.attempt <= 1:
         return None, {}
-    async with ctx.runtime.engine.connect() as conn:
-        await conn.execution_options(**READ_ONLY)
-        result = await conn.scalar(
+    async with ctx.runtime.read_sessions() as session:
+        result = await session.scalar(
             sa.select(Execution.result).where(Execution.id == ctx.execution_id)
         )
     if not isinstance(result, dict) or not isinstance(result.get("message"), str):
@@ -59,7 +57,7 @@ class NotifyAction:
         if not notify_owner and not channels:
             raise ConfigError("notifyOwner", "set notifyOwner: true or list notifyChannels")
         if channels:
-            allowed = {target_of(b) for b in await verified_bindings(runtime.engine, owner.id)}
+            allowed = {target_of(b) for b in await verified_bindings(runtime, owner.id)}
             for target in channels:
                 if target not in allowed:
                     raise ConfigError(
@@ -78,9 +76,7 @@ class NotifyAction:
         config = ctx.hook.action_config
         channels: list[str] = list(config.get("notifyChannels") or [])
         notify_owner = bool(config.get("notifyOwner", not channels))
-        verified = {
-            target_of(b): b for b in await verified_bindings(ctx.runtime.engine, ctx.owner.id)
-        }
+        verified = {target_of(b): b for b in await verified_bindings(ctx.runtime, ctx.owner.id)}
         # Checked again now: a channel may have been unlinked since the hook was saved.
         refused = [t for t in channels if t not in verified]
         wanted = list(verified) if notify_owner else [t for t in channels if t in verified]

@@ -20,18 +20,19 @@ def get_runtime(request: Request) -> Runtime:
 
 
 async def get_session(
-    runtime: Annotated[Runtime, Depends(get_runtime)],
+    request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]
 ) -> AsyncIterator[AsyncSession]:
-    async with runtime.sessions() as session:
+    """A session for the handler; GET handlers only read, so theirs never takes a write lock."""
+    sessions = runtime.read_sessions if request.method == "GET" else runtime.sessions
+    async with sessions() as session:
         yield session
 
 
 _AUTH_HINT = 'send "Authorization: Bearer <token>" (the admin token is in <data dir>/admin-token)'
 
 
-async def current_user(
-    request: Request, session: Annotated[AsyncSession, Depends(get_session)]
-) -> User:
+async def current_user(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> User:
+    """The token's user, looked up on a read-only session (no write lock held for the request)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
@@ -40,7 +41,8 @@ async def current_user(
         raise ApiError(
             401, f"Malformed Authorization header: {_AUTH_HINT}", {"WWW-Authenticate": "Bearer"}
         )
-    user = await user_for_token(session, token.strip())
+    async with runtime.read_sessions() as session:
+        user = await user_for_token(session, token.strip())
     if user is None:
         raise ApiError(401, "Invalid or revoked token", {"WWW-Authenticate": "Bearer"})
     return user

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from octipus.db.engine import READ_ONLY
 from octipus.db.tables import AuditEvent, ChannelBinding, LinkCode, User, utcnow
+from octipus.runtime import Runtime
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read and type
 CODE_LENGTH = 6
@@ -261,13 +261,11 @@ async def list_bindings(
     return list(await session.scalars(query.order_by(ChannelBinding.created_at)))
 
 
-async def verified_bindings(engine: AsyncEngine, user_id: str) -> list[ChannelBinding]:
+async def verified_bindings(runtime: Runtime, user_id: str) -> list[ChannelBinding]:
     """The user's verified bindings, read without waiting for (or taking) SQLite's write lock,
     which the caller's own request may already hold."""
-    async with engine.connect() as conn:
-        await conn.execution_options(**READ_ONLY)
-        async with AsyncSession(bind=conn, expire_on_commit=False) as session:
-            return await list_bindings(session, user_id, verified_only=True)
+    async with runtime.read_sessions() as session:
+        return await list_bindings(session, user_id, verified_only=True)
 
 
 async def unlink(session: AsyncSession, user: User, channel_type: str, external_id: str) -> bool:

@@ -118,7 +118,7 @@ async def send_to_bindings(
 
 async def notify_owner(runtime: Runtime, user_id: str, text: str) -> list[dict[str, Any]]:
     """Send `text` to all the user's verified bindings; one result dict per binding."""
-    bindings = await verified_bindings(runtime.engine, user_id)
+    bindings = await verified_bindings(runtime, user_id)
     if not bindings:
         raise ActionError(NO_CHANNELS)
     return await send_to_bindings(runtime, bindings, text)
