@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from octipus.queue import queries
 from octipus.queue.executor import run_now
 
 router = APIRouter(tags=["executions"])
+SelectT = TypeVar("SelectT", bound=sa.Select)
 
 STATUSES = ("queued", "running", "retrying", "success", "error", "skipped")
 LimitQuery = Query(50, ge=1, le=500, description="Page size (1-500)")
@@ -69,7 +70,7 @@ def execution_json(
     }
 
 
-def _visible(query: sa.Select[Any], user: User) -> sa.Select[Any]:
+def _visible(query: SelectT, user: User) -> SelectT:
     """Restrict to executions of the user's hooks unless the user is an admin."""
     return query if user.is_admin else query.where(Hook.owner_id == user.id)
 
@@ -118,7 +119,9 @@ async def _page(
     }
 
 
-async def _find(session: SessionDep, user: User, execution_id: str) -> sa.Row[Any]:
+async def _find(
+    session: SessionDep, user: User, execution_id: str
+) -> tuple[Execution, str, Delivery | None]:
     """(execution, hook name, delivery) for an execution the user may see; 404 otherwise."""
     row = (
         await session.execute(
@@ -132,7 +135,8 @@ async def _find(session: SessionDep, user: User, execution_id: str) -> sa.Row[An
     ).first()
     if row is None:
         raise ApiError(404, f"Execution {execution_id} not found")
-    return row
+    execution, hook_name, delivery = row
+    return execution, hook_name, delivery
 
 
 async def _one(session: SessionDep, user: User, execution_id: str) -> dict[str, Any]:

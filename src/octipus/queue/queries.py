@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,7 +49,7 @@ def _is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-_EXECUTIONS = Execution.__table__
+_EXECUTIONS = cast(sa.Table, Execution.__table__)
 # The row is still running under this claim (worker id and attempt number): the fence.
 _HELD_BY_CLAIM = (
     _EXECUTIONS.c.id == sa.bindparam("claim_id"),
@@ -281,7 +281,7 @@ async def reserve_hook_run(session: AsyncSession, hook: Hook, now: datetime) -> 
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
-_HOOKS = Hook.__table__
+_HOOKS = cast(sa.Table, Hook.__table__)
 # A hook's lastError after a batch of runs, and the finished runs to add to its count.
 _HOOK_OUTCOME = (
     sa.update(_HOOKS)
