@@ -47,7 +47,7 @@ def statuses(server: ServerProcess, hook: dict) -> list[str]:
 def test_a_hook_never_runs_more_than_its_limit_at_once(
     queue_server: ServerProcess, receiver: Receiver
 ):
-    receiver.default = Reply(200, delay=0.5)
+    receiver.default = Reply(200, delay=1)  # long enough that runs overlap
     hook = forward_hook(queue_server, receiver.url + "/limit")
     deliver(queue_server, hook, 6)
 

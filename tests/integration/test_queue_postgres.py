@@ -70,7 +70,7 @@ def test_the_per_hook_limit_holds_across_worker_processes(
     server_factory: Callable[..., ServerProcess], pg_database_url: str, receiver: Receiver
 ):
     apis = start_cluster(server_factory, pg_database_url)
-    receiver.default = Reply(200, delay=0.3)
+    receiver.default = Reply(200, delay=1)  # long enough that runs overlap
     hook = forward_hook(apis[0], f"{receiver.url}/pglimit")
     deliver_round_robin(apis, [hook], per_hook=8)
 
