@@ -213,6 +213,16 @@ def test_forwards_to_internal_addresses_are_refused_unless_allow_listed(
     assert receiver.requests() == []
 
 
+def test_an_allow_listed_loopback_receiver_is_reached(
+    forward_server: ServerProcess, receiver: Receiver
+):
+    hook = forward_hook(forward_server, receiver.url + "/allowed")
+    deliver(forward_server, hook)
+
+    assert only_execution(forward_server, hook)["status"] == "success"
+    assert len(receiver.requests("/allowed")) == 1
+
+
 @pytest.mark.parametrize(
     "config,field",
     [
