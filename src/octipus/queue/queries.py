@@ -19,6 +19,8 @@ from octipus.db.ids import new_id
 from octipus.db.tables import Delivery, Execution, Hook, User
 
 NOTIFY_CHANNEL = "octipus_executions"
+# PostgreSQL only: delivered to LISTENing workers when the enqueuing transaction commits.
+NOTIFY_NEW_WORK = sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, ""))
 CLAIMABLE = ("queued", "retrying")
 # Claims take this transaction-scoped advisory lock on PostgreSQL so that the per-hook limit
 # holds across worker processes (two claimers cannot both see a free slot for the same hook).
@@ -79,7 +81,7 @@ async def _update(session: AsyncSession, *where: sa.ColumnElement[bool], **value
 async def notify_new_work(session: AsyncSession) -> None:
     """Wake LISTENing workers when this transaction commits (PostgreSQL; no-op on SQLite)."""
     if _is_postgres(session):
-        await session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, "")))
+        await session.execute(NOTIFY_NEW_WORK)
 
 
 def enqueue_execution(
