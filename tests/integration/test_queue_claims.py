@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -141,3 +142,19 @@ async def test_release_returns_a_workers_runs_to_the_queue(runtime: Runtime):
         assert await queries.release_unfinished(session, "w1", utcnow()) == 2
         assert await queries.queue_depth(session) == 3
     assert [s for s, _ in await statuses(runtime)] == ["queued"] * 3
+
+
+async def test_new_work_is_announced_to_listening_workers(runtime: Runtime, database_url: str):
+    if runtime.settings.is_sqlite:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite runs one worker pool in-process")
+    import asyncpg
+
+    heard = asyncio.Event()
+    listener = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await listener.add_listener(queries.NOTIFY_CHANNEL, lambda *_: heard.set())
+        async with runtime.sessions.begin() as session:
+            await queries.notify_new_work(session)
+        await asyncio.wait_for(heard.wait(), 10)
+    finally:
+        await listener.close()
