@@ -46,7 +46,10 @@ class Runtime:
             read_sessions=create_sessionmaker(engine.execution_options(**READ_ONLY)),
             hooks=HookCache(engine),
             deliveries=DeliveryBatcher(
-                engine, settings.retry_max_attempts, create_sqlite_writer(settings)
+                engine,
+                settings.retry_max_attempts,
+                create_sqlite_writer(settings),
+                fsync=settings.sqlite_synchronous == "full",
             ),
             http=httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False),
         )

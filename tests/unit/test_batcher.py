@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,3 +121,39 @@ async def test_a_failed_batch_fails_only_its_own_requests(runtime: Runtime, hook
     assert all(isinstance(r, NotStored) for r in results)
     assert await runtime.deliveries.record(_item(hook, "later")) == [hook.id]
     assert await _count(runtime, Execution) == 1
+
+
+async def test_an_answer_waits_for_the_wal_fsync(
+    runtime: Runtime, hook: HookEntry, monkeypatch: pytest.MonkeyPatch
+):
+    writer = runtime.deliveries._sqlite_writer
+    assert writer is not None
+    entered, release = threading.Event(), threading.Event()
+    real_sync = writer.sync
+
+    def held_sync() -> None:
+        entered.set()
+        release.wait(30)
+        real_sync()
+
+    monkeypatch.setattr(writer, "sync", held_sync)
+    pending = asyncio.create_task(runtime.deliveries.record(_item(hook, "held")))
+    assert await asyncio.to_thread(entered.wait, 30)
+    assert not pending.done()
+    assert await _count(runtime, Execution) == 1  # committed, not yet answered
+    release.set()
+    assert await pending == [hook.id]
+
+
+async def test_a_failed_fsync_answers_not_stored(
+    runtime: Runtime, hook: HookEntry, monkeypatch: pytest.MonkeyPatch
+):
+    writer = runtime.deliveries._sqlite_writer
+    assert writer is not None
+
+    def broken_sync() -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(writer, "sync", broken_sync)
+    with pytest.raises(NotStored):
+        await runtime.deliveries.record(_item(hook, "unsynced"))

@@ -85,9 +85,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def create_sqlite_writer(settings: Settings) -> Engine | None:
-    """A blocking engine on the same SQLite file for one writer thread (None for PostgreSQL).
+    """A blocking engine on the same SQLite file for the ingress writer thread (None otherwise).
 
     The ingress writes whole batches through it in one thread hop instead of one per statement.
+    Its commits do not fsync (synchronous=NORMAL): the ingress fsyncs the WAL itself before it
+    answers, outside the write lock (ingress/batcher.py), unless OCTIPUS_SQLITE_SYNCHRONOUS=normal.
     """
     url = _sqlite_url(settings)
     if url is None or url.database in (None, "", ":memory:"):
@@ -95,7 +97,7 @@ def create_sqlite_writer(settings: Settings) -> Engine | None:
     engine = sa.create_engine(
         url.set(drivername="sqlite"), pool_size=1, max_overflow=0, **JSON_CODEC
     )
-    _prepare_sqlite(engine, settings.sqlite_synchronous)
+    _prepare_sqlite(engine, "normal")
     return engine
 
 
