@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback import LoopbackServer
 
 DEFAULT_ANSWER = "fake answer"
 
@@ -87,43 +88,30 @@ def _usage(request: dict[str, Any], text: str) -> dict[str, int]:
     }
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """`with FakeOpenAI() as fake:` serves the Chat Completions API on `fake.url` (…/v1)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
         self._requests: list[ChatRequest] = []
         self._script: deque[Step] = deque()
         self._ids = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def __enter__(self) -> FakeOpenAI:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._closing.set()  # wakes delayed answers
-        self._server.shutdown()
-        self._server.server_close()
+        return f"{self.base_url}/v1"
 
     def script(self, *steps: Step) -> None:
         """Answer the next requests with `steps`, in order."""
-        with self._lock:
+        with self.lock:
             self._script.extend(steps)
 
     def requests(self) -> list[ChatRequest]:
-        with self._lock:
+        with self.lock:
             return list(self._requests)
 
     def _next(self, request: ChatRequest) -> Step:
-        with self._lock:
+        with self.lock:
             self._requests.append(request)
             return self._script.popleft() if self._script else answer(DEFAULT_ANSWER)
 
@@ -169,7 +157,7 @@ class FakeOpenAI:
                 body = json.loads(raw)
                 step = fake._next(ChatRequest(self.path, headers, body))
                 if step.delay:
-                    fake._closing.wait(step.delay)
+                    fake.closing.wait(step.delay)
                 if body.get("stream"):
                     self._send(400, _error("streaming is not supported by this fake", 400))
                 elif step.status != 200:

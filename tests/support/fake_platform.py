@@ -4,13 +4,14 @@ that records calls and lets a test script failures per API method."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.support.loopback import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -30,32 +31,13 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakePlatform:
+class FakePlatform(LoopbackServer):
     """`with FakeX() as fake:` serves on `fake.url`; subclasses implement `answer`."""
 
     def __init__(self) -> None:
-        self.lock = threading.Condition()
-        self.closing = threading.Event()
+        super().__init__()
         self._calls: list[Call] = []
         self._failures: dict[str, deque[Answer]] = defaultdict(deque)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakePlatform:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.closing.set()
-        with self.lock:
-            self.lock.notify_all()  # wakes long polls
-        self._server.shutdown()
-        self._server.server_close()
 
     def calls(self, method: str | None = None) -> list[Call]:
         with self.lock:

@@ -7,12 +7,13 @@ requests per path are in flight at once, to check concurrency limits.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tests.support.loopback import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Received:
     at: float  # time.monotonic() when it arrived
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """`with Receiver() as r:` serves on `r.url` until the block ends."""
 
     def __init__(self) -> None:
@@ -42,40 +43,23 @@ class Receiver:
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._in_flight: dict[str, int] = defaultdict(int)
         self._max_in_flight: dict[str, int] = defaultdict(int)
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._closing.set()  # wakes delayed replies
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     def script(self, path: str, *replies: Reply) -> None:
         """Answer the next requests to `path` with `replies`, in order."""
-        with self._lock:
+        with self.lock:
             self._scripts[path].extend(replies)
 
     def requests(self, path: str | None = None) -> list[Received]:
-        with self._lock:
+        with self.lock:
             return [r for r in self._requests if path is None or r.path == path]
 
     def max_in_flight(self, path: str) -> int:
-        with self._lock:
+        with self.lock:
             return self._max_in_flight[path]
 
     def _record(self, received: Received) -> Reply:
-        with self._lock:
+        with self.lock:
             self._requests.append(received)
             self._in_flight[received.path] += 1
             self._max_in_flight[received.path] = max(
@@ -85,7 +69,7 @@ class Receiver:
             return script.popleft() if script else self.default
 
     def _done(self, path: str) -> None:
-        with self._lock:
+        with self.lock:
             self._in_flight[path] -= 1
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -110,7 +94,7 @@ class Receiver:
                 )
                 try:
                     if reply.delay:
-                        receiver._closing.wait(reply.delay)
+                        receiver.closing.wait(reply.delay)
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
