@@ -28,7 +28,8 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient  # operator-configured services (Telegram, Slack, agents)
+    outbound: httpx.AsyncClient  # user-configured URLs, through the SSRF guard
     hooks: HookCache
     deliveries: DeliveryBatcher
     work_available: asyncio.Event = field(default_factory=asyncio.Event)
@@ -37,6 +38,8 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
+        from octipus.actions.ssrf import guarded_client  # actions.base imports Runtime
+
         engine = create_engine(settings)
         sessions = create_sessionmaker(engine)
         return cls(
@@ -52,6 +55,7 @@ class Runtime:
                 fsync=settings.sqlite_synchronous == "full",
             ),
             http=httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False),
+            outbound=guarded_client(settings.forward_allowed_hosts),
         )
 
     def wake_workers(self) -> None:
@@ -79,4 +83,5 @@ class Runtime:
     async def close(self) -> None:
         await self.deliveries.close()
         await self.http.aclose()
+        await self.outbound.aclose()
         await self.engine.dispose()

@@ -138,13 +138,12 @@ class ForwardAction:
             headers.update(sign_headers("github", config["signingSecret"], body or b""))
         try:
             response = await send_guarded(
-                ctx.runtime.http,
+                ctx.runtime.outbound,
                 method,
                 url,
                 headers=headers,
                 content=body,
                 timeout=settings.forward_timeout_seconds,
-                allow_hosts=settings.forward_allowed_hosts,
             )
         except httpx.TimeoutException:
             raise RetryableError(

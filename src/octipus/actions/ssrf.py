@@ -1,8 +1,10 @@
 """The SSRF guard for outbound requests whose URL comes from user config (forward, http tool).
 
-The host is resolved once, every address it resolves to must be public, and the request is sent
-to that checked address (the original name travels in `Host` and TLS SNI), so a DNS answer that
-changes between check and connect cannot reach an internal address. Redirects are not followed.
+`guarded_client` connects through `GuardedBackend`: every new connection resolves its host once,
+refuses it if any address is not public, and connects to a checked address, so a DNS answer that
+changes between check and connect cannot reach an internal address. httpcore then does TLS for
+the hostname itself (SNI and certificate checks name the host) and pools connections by hostname.
+`send_guarded` refuses non-HTTP URLs up front and never follows redirects.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
+from collections.abc import Iterable
 
+import httpcore
 import httpx
 
 from octipus.actions.base import ActionError
@@ -57,27 +62,132 @@ def blocked_reason(ip: IPAddress) -> str | None:
     return None
 
 
-async def _resolve(host: str, port: int, timeout: float) -> list[IPAddress]:
-    """Every address `host` resolves to; transport errors (httpx) when it does not resolve."""
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
+async def _resolve(host: str, port: int, timeout: float | None) -> list[IPAddress]:
+    """Every address the name `host` resolves to, in the resolver's order."""
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
         )
     except TimeoutError:
-        raise httpx.ConnectTimeout(f"Resolving {host} timed out") from None
+        raise httpcore.ConnectTimeout(f"Resolving {host} timed out") from None
     except socket.gaierror as exc:
-        raise httpx.ConnectError(f"Cannot resolve host {host}: {exc.strerror}") from None
+        raise httpcore.ConnectError(f"Cannot resolve host {host}: {exc.strerror}") from None
     addresses: list[IPAddress] = []
     for *_, sockaddr in infos:
         ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         if ip not in addresses:
             addresses.append(ip)
+    if not addresses:
+        raise httpcore.ConnectError(f"Cannot resolve host {host}: no addresses")
     return addresses
+
+
+async def checked_addresses(
+    host: str, port: int, timeout: float | None, allow_hosts: frozenset[str]
+) -> list[IPAddress]:
+    """The addresses `host` resolves to (a literal IP as is), all public unless it is allowed.
+
+    Raises BlockedDestination naming the first non-public address; httpcore.ConnectError when
+    the name does not resolve, httpcore.ConnectTimeout when resolving outlasts `timeout`.
+    """
+    host = host.strip("[]").lower()
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    addresses = [literal] if literal is not None else await _resolve(host, port, timeout)
+    if host in allow_hosts or f"[{host}]" in allow_hosts:
+        return addresses
+    for ip in addresses:
+        reason = blocked_reason(ip)
+        if reason is not None:
+            named = "" if literal is not None else f" (host {host})"
+            raise BlockedDestination(
+                f"Refusing to connect to {ip}{named}: {reason} address; {_ALLOW_HINT}"
+            )
+    return addresses
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Opens TCP connections only to checked addresses of the requested host.
+
+    `inner` makes the actual connections (httpcore's AnyIO backend unless a test passes one).
+    """
+
+    def __init__(
+        self, allow_hosts: frozenset[str], inner: httpcore.AsyncNetworkBackend | None = None
+    ) -> None:
+        self.allow_hosts = allow_hosts
+        self.inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        *others, last = await checked_addresses(host, port, timeout, self.allow_hosts)
+
+        async def connect(ip: IPAddress) -> httpcore.AsyncNetworkStream:
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            return await self.inner.connect_tcp(
+                str(ip),
+                port,
+                timeout=remaining,
+                local_address=local_address,
+                socket_options=socket_options,
+            )
+
+        for ip in others:
+            try:
+                return await connect(ip)
+            except httpcore.ConnectError:
+                continue  # refused or unreachable: the next checked address may answer
+        return await connect(last)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+class _GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over a connection pool that connects through a GuardedBackend.
+
+    AsyncHTTPTransport has no parameter for httpcore's network backend, so instead of calling
+    its __init__ (which would build an unguarded pool) this builds the pool itself with what
+    httpx passes by default: its SSL context and connection limits, no proxy, no Unix socket.
+    The parent's request handling and error mapping use `self._pool`.
+    """
+
+    def __init__(self, backend: GuardedBackend) -> None:
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=backend,
+        )
+
+
+def guarded_client(
+    allow_hosts: frozenset[str],
+    *,
+    timeout: float = 30.0,
+    connect_with: httpcore.AsyncNetworkBackend | None = None,
+) -> httpx.AsyncClient:
+    """A client for user-configured URLs: it reaches only public addresses or `allow_hosts`.
+
+    `trust_env=False` because an environment proxy would make the connections instead.
+    """
+    return httpx.AsyncClient(
+        transport=_GuardedTransport(GuardedBackend(allow_hosts, connect_with)),
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+        trust_env=False,
+    )
 
 
 def _parse(url: str) -> httpx.URL:
@@ -100,38 +210,17 @@ async def send_guarded(
     headers: dict[str, str] | None = None,
     content: bytes | None = None,
     timeout: float,
-    allow_hosts: frozenset[str],
 ) -> httpx.Response:
-    """Send one request to a public address (or an allow-listed host), never following redirects.
+    """Send one request with a `guarded_client`, never following redirects.
 
     Raises BlockedDestination before connecting anywhere it must not; httpx transport errors
     (including a host that does not resolve) propagate for the caller to classify.
     """
-    target = _parse(url)
-    host = target.raw_host.decode("ascii").strip("[]").lower()
-    send_headers = dict(headers or {})
-    extensions: dict[str, str] = {}
-    if host not in allow_hosts and f"[{host}]" not in allow_hosts:
-        port = target.port or (443 if target.scheme == "https" else 80)
-        addresses = await _resolve(host, port, timeout)
-        for ip in addresses:
-            reason = blocked_reason(ip)
-            if reason is not None:
-                named = "" if str(ip) == host else f" (host {host})"
-                raise BlockedDestination(
-                    f"Refusing to connect to {ip}{named}: {reason} address; {_ALLOW_HINT}"
-                )
-        send_headers = {k: v for k, v in send_headers.items() if k.lower() != "host"}
-        send_headers["Host"] = target.netloc.decode("ascii")
-        if target.scheme == "https":
-            extensions["sni_hostname"] = host
-        target = target.copy_with(host=str(addresses[0]))
     return await http.request(
         method,
-        target,
-        headers=send_headers,
+        _parse(url),
+        headers=headers,
         content=content,
         timeout=timeout,
         follow_redirects=False,
-        extensions=extensions or None,
     )

@@ -73,13 +73,12 @@ async def send_request(params: HttpParams, ctx: ToolContext) -> dict[str, Any]:
     request = {"method": params.method, "url": params.url}
     try:
         response = await send_guarded(
-            ctx.runtime.http,
+            ctx.runtime.outbound,
             params.method,
             params.url,
             headers=headers,
             content=content,
             timeout=params.timeout,
-            allow_hosts=ctx.runtime.settings.forward_allowed_hosts,
         )
     except BlockedDestination as exc:
         raise ToolError(str(exc), request) from None
