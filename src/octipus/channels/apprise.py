@@ -11,16 +11,14 @@ guard as forwards: a host resolving to a loopback/private address is refused unl
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import ipaddress
-import socket
 from typing import Any, ClassVar
 
 import apprise
+import httpcore
 
 from octipus.actions.base import ActionError, RetryableError
-from octipus.actions.ssrf import blocked_reason
+from octipus.actions.ssrf import BlockedDestination, checked_addresses
 from octipus.channels.base import Destination
 from octipus.db.tables import ChannelBinding
 
@@ -30,6 +28,7 @@ SELF_HOSTED_SCHEMES = frozenset(
     for name in ("json", "xml", "form", "ntfy", "gotify", "mmost", "rocket", "matrix", "apprise")
     for secure in ("", "s")
 )
+RESOLVE_TIMEOUT = 10.0  # seconds
 
 
 class InvalidDestination(ValueError):
@@ -58,20 +57,13 @@ async def check_host(url: str, allow_hosts: frozenset[str]) -> None:
     if url.split("://", 1)[0].lower() not in SELF_HOSTED_SCHEMES:
         return
     service = _service(url)
-    host = str(service.host or "").strip("[]").lower()
-    if host in allow_hosts:
-        return
+    host = str(service.host or "")
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, service.port or 443)
-    except socket.gaierror:
+        await checked_addresses(host, service.port or 443, RESOLVE_TIMEOUT, allow_hosts)
+    except BlockedDestination as exc:
+        raise InvalidDestination(str(exc)) from None
+    except (httpcore.ConnectError, httpcore.ConnectTimeout):
         raise InvalidDestination(f"cannot resolve the host {host!r}") from None
-    for *_, sockaddr in infos:
-        reason = blocked_reason(ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]))
-        if reason is not None:
-            raise InvalidDestination(
-                f"refusing {host!r}: it is a {reason} address; "
-                "add the host to OCTIPUS_FORWARD_ALLOW_HOSTS to allow it"
-            )
 
 
 def destination_id(user_id: str, url: str) -> str:
