@@ -25,7 +25,8 @@ class RunResult:
     p99_ms: float
     max_ms: float
     rss_mib: float
-    cpu_seconds: float
+    cpu_seconds: float  # during the run and until the server settled
+    settle_seconds: float
 
     @property
     def accepted_per_s(self) -> float:
@@ -33,7 +34,8 @@ class RunResult:
 
     @property
     def cpu_us_per_request(self) -> float:
-        """Server CPU time per accepted request: steadier than req/s on a shared machine."""
+        """Server CPU per accepted request, work left after the run included: steadier than
+        req/s on a shared machine."""
         return 1e6 * self.cpu_seconds / max(1, self.requests - self.errors)
 
 
@@ -79,6 +81,7 @@ def run_wrk(
     if proc.poll() is None:
         proc.kill()
     out, _ = proc.communicate(timeout=10)
+    settle_seconds = settle(pid)
     cpu_used = cpu_seconds(pid) - cpu_before
     line = next((ln for ln in out.splitlines() if ln.startswith("BENCH ")), None)
     if line is None:
@@ -95,4 +98,22 @@ def run_wrk(
         max_ms=data["max_us"] / 1000,
         rss_mib=max(peak, rss_kib(pid)) / 1024,
         cpu_seconds=cpu_used,
+        settle_seconds=settle_seconds,
     )
+
+
+def settle(pid: int, quiet_share: float = 0.04, limit: float = 60.0) -> float:
+    """Wait until the server (with its reaped children) uses under `quiet_share` of a core.
+
+    adnanh/webhook answers before its command runs, so commands can still be running after the
+    load stops; the next run must not pay for them. Returns the seconds waited.
+    """
+    started = time.monotonic()
+    before = cpu_seconds(pid)
+    while time.monotonic() - started < limit:
+        time.sleep(0.5)
+        now = cpu_seconds(pid)
+        if now - before < quiet_share * 0.5:
+            break
+        before = now
+    return time.monotonic() - started

@@ -75,7 +75,8 @@ def print_run(result: RunResult, note: str = "") -> None:
     print(
         f"  {result.name:8} {result.accepted_per_s:8.0f} req/s  p50 {result.p50_ms:6.2f} ms"
         f"  p99 {result.p99_ms:6.2f} ms  max {result.max_ms:7.1f} ms  errors {result.errors:5d}"
-        f"  RSS {result.rss_mib:6.1f} MiB  CPU {result.cpu_us_per_request:5.0f} us/req{note}",
+        f"  RSS {result.rss_mib:6.1f} MiB  CPU {result.cpu_us_per_request:5.0f} us/req"
+        f"  settled {result.settle_seconds:4.1f} s{note}",
         flush=True,
     )
 
