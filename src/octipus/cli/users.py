@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from octipus.accounts import AccountError, create_token, create_user, find_user
 from octipus.config import Settings
@@ -14,7 +16,10 @@ users_app = typer.Typer(no_args_is_help=True, help="Users.")
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens.")
 
 
-async def _in_session(work):  # type: ignore[no-untyped-def]
+Work = Callable[[AsyncSession], Awaitable[str]]
+
+
+async def _in_session(work: Work) -> str:
     from octipus.app import prepare_database
 
     runtime = Runtime.create(Settings())
@@ -26,7 +31,7 @@ async def _in_session(work):  # type: ignore[no-untyped-def]
         await runtime.close()
 
 
-def _run(work) -> str:  # type: ignore[no-untyped-def]
+def _run(work: Work) -> str:
     try:
         return asyncio.run(_in_session(work))
     except AccountError as exc:
@@ -41,7 +46,7 @@ def users_create(
 ) -> None:
     """Create a user and print its first API token (shown once)."""
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> str:
         user = await create_user(session, name, is_admin=admin)
         return await create_token(session, user)
 
@@ -56,7 +61,7 @@ def tokens_create(
 ) -> None:
     """Create another API token for USER and print it (shown once)."""
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> str:
         return await create_token(session, await find_user(session, user), name=name)
 
     typer.echo(_run(work))

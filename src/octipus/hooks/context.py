@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from octipus.db.tables import Delivery, Hook
+from octipus.db.tables import Delivery
 from octipus.ingress.payload import InvalidPayload, decode_body
 
 DISPLAY_BODY_CHARS = 64 * 1024
@@ -30,8 +30,17 @@ def webhook_context(delivery: Delivery, body: Any = None) -> dict[str, Any]:
     }
 
 
+class NamedHook(Protocol):
+    """What the context needs of a hook: a stored Hook or the ingress cache's HookEntry."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
 def trigger_context(
-    webhook: dict[str, Any], hook: Hook, execution_id: str | None
+    webhook: dict[str, Any], hook: NamedHook, execution_id: str | None
 ) -> dict[str, Any]:
     """The full template context of DESIGN §5."""
     return {
