@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from octipus.config import Settings
@@ -17,9 +16,9 @@ from octipus.db.engine import (
     create_sessionmaker,
     create_sqlite_writer,
 )
-from octipus.db.tables import Execution
 from octipus.hooks.cache import HookCache
 from octipus.ingress.batcher import DeliveryBatcher
+from octipus.queue.queries import queue_depth
 
 
 @dataclass
@@ -69,14 +68,7 @@ class Runtime:
         if now - checked_at > 1.0:
             self._depth = (now, depth)  # one count at a time; meanwhile the last one stands
             async with self.read_sessions() as session:
-                depth = (
-                    await session.scalar(
-                        sa.select(sa.func.count())
-                        .select_from(Execution)
-                        .where(Execution.status.in_(("queued", "retrying")))
-                    )
-                    or 0
-                )
+                depth = await queue_depth(session)
             self._depth = (now, depth)
         return depth >= self.settings.queue_max_depth
 
