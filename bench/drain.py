@@ -18,10 +18,12 @@ import statistics
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 from machine import describe
 from payload import SECRET, github_signature, push_payload
+from pyspy import start_py_spy, top_costs
 from servers import Octipus, Receiver, rss_kib
 
 FINISHED = ("success", "error", "skipped")
@@ -46,6 +48,11 @@ def parse_args() -> argparse.Namespace:
         help="OCTIPUS_HOOK_CONCURRENCY (one hook here; the default config allows 2 per hook)",
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="give up waiting after this")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="sample Octipus with py-spy for 8 s of the backlog drain; collapsed stacks here",
+    )
     args = parser.parse_args()
     if not 1 <= args.executions <= 100_000:
         parser.error("--executions must be 1..100000")
@@ -147,8 +154,12 @@ def main() -> None:
         print(f"backlog  queued {args.executions} deliveries in {took:.1f} s (worker off)")
         octipus.halt()
         octipus.start(OCTIPUS_WORKER_ENABLED="true")
+        spy = start_py_spy(octipus.pid, 8, args.profile) if args.profile else None
         rows, rss = wait_until_finished(octipus, args.executions, args.timeout)
         report("backlog", rows, "started", rss)
+        if spy is not None:
+            spy.wait(60)
+            print(top_costs(args.profile))
 
     with (
         Receiver().start() as receiver,
