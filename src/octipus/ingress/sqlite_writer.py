@@ -58,14 +58,16 @@ class SQLiteDeliveryWriter:
         self._engine = engine
         self._wal = f"{engine.url.database}-wal"
         self._default_max_attempts = default_max_attempts
-        self._deliveries = TableEncoder(Delivery.__table__, engine.dialect)
-        self._executions = TableEncoder(Execution.__table__, engine.dialect)
+        tables = Delivery.metadata.tables
+        self._deliveries = TableEncoder(tables[Delivery.__tablename__], engine.dialect)
+        self._executions = TableEncoder(tables[Execution.__tablename__], engine.dialect)
 
     def write(self, items: Sequence[Accepted]) -> list[list[str]]:
         """Insert the batch in one committed transaction; per item, the hooks that fired."""
         pooled = self._engine.raw_connection()
         try:
             connection = pooled.driver_connection
+            assert connection is not None
             cursor = connection.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             try:
