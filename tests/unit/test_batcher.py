@@ -157,3 +157,28 @@ async def test_a_failed_fsync_answers_not_stored(
     monkeypatch.setattr(writer, "sync", broken_sync)
     with pytest.raises(NotStored):
         await runtime.deliveries.record(_item(hook, "unsynced"))
+
+
+async def test_a_batch_is_stored_while_the_previous_one_waits_for_its_fsync(
+    runtime: Runtime, hook: HookEntry, monkeypatch: pytest.MonkeyPatch
+):
+    writer = runtime.deliveries._sqlite_writer
+    assert writer is not None
+    entered, release = threading.Event(), threading.Event()
+    real_sync = writer.sync
+    calls = []
+
+    def first_sync_held() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            entered.set()
+            release.wait(30)
+        real_sync()
+
+    monkeypatch.setattr(writer, "sync", first_sync_held)
+    first = asyncio.create_task(runtime.deliveries.record(_item(hook, "first")))
+    assert await asyncio.to_thread(entered.wait, 30)
+    assert await runtime.deliveries.record(_item(hook, "second")) == [hook.id]
+    assert not first.done()
+    release.set()
+    assert await first == [hook.id]

@@ -1,15 +1,15 @@
 """Group commit for the ingress: concurrent deliveries share one transaction (DESIGN §1, §8).
 
-A request hands its delivery to the batcher and waits. One writer task takes everything that is
+A request hands its delivery to the batcher and waits. A writer task takes everything that is
 waiting (up to `max_batch`), writes it in one transaction, and resolves each request only after
-that commit, so a 2xx still means "committed". A batch that fails fails only its own requests.
+that commit is durable, so a 2xx still means "committed". A batch that fails fails only its own
+requests.
 
-On SQLite the whole transaction runs in one dedicated thread (ingress/sqlite_writer.py): one
-hop to that thread per batch, instead of one event-loop round trip per statement. That
-connection commits without waiting for the disk; a second thread then fsyncs the WAL and only
-then are the batch's requests answered (with OCTIPUS_SQLITE_SYNCHRONOUS=full, the default).
-The next batch is written while the previous one is being synced, so the disk's flush time
-is paid once per group of batches instead of once per batch inside the write lock.
+Two batches may be in flight at once. On SQLite each is written by one of two threads
+(ingress/sqlite_writer.py): the transaction runs under a lock with synchronous=NORMAL, then,
+outside the lock, the thread fsyncs the WAL (with OCTIPUS_SQLITE_SYNCHRONOUS=full, the default)
+while the other thread writes the next batch. The disk's flush time overlaps the next write
+instead of holding the write lock, and each batch costs one hop from the event loop.
 """
 
 from __future__ import annotations
@@ -49,21 +49,23 @@ class DeliveryBatcher:
         sqlite_writer: Engine | None = None,
         fsync: bool = True,
         max_batch: int = 256,
+        in_flight: int = 2,
     ):
         self._engine = engine
         self._sqlite_engine = sqlite_writer
         self._sqlite_writer = (
-            SQLiteDeliveryWriter(sqlite_writer, default_max_attempts) if sqlite_writer else None
+            SQLiteDeliveryWriter(sqlite_writer, default_max_attempts, fsync)
+            if sqlite_writer
+            else None
         )
-        self._fsync = fsync and sqlite_writer is not None
-        self._threads = [ThreadPoolExecutor(1, f"octipus-ingress-{n}") for n in ("writer", "sync")]
+        self._threads = ThreadPoolExecutor(in_flight, "octipus-ingress-writer")
         self._default_max_attempts = default_max_attempts
         self._max_batch = max_batch
+        self._in_flight = in_flight
         self._waiting: deque[Waiting] = deque()
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
-        self._unsynced: Committed = []
-        self._syncer: asyncio.Task[None] | None = None
+        self._storing: set[asyncio.Task[None]] = set()
 
     async def record(self, item: Accepted) -> list[str]:
         """Store `item` durably; the ids of the hooks that fired (empty: all duplicates).
@@ -78,33 +80,34 @@ class DeliveryBatcher:
         return await future
 
     async def close(self) -> None:
-        """Stop the writer (anything still waiting is answered NotStored); finish syncing."""
+        """Stop taking batches (anything still waiting is answered NotStored); finish the rest."""
         if self._writer is not None:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
             self._writer = None
         _fail(list(self._waiting), NotStored("the server is shutting down"))
         self._waiting.clear()
-        if self._syncer is not None:
-            await asyncio.gather(self._syncer, return_exceptions=True)
-        for thread in self._threads:
-            thread.shutdown(wait=True)
+        await asyncio.gather(*self._storing, return_exceptions=True)
+        self._threads.shutdown(wait=True)
         if self._sqlite_engine is not None:
             self._sqlite_engine.dispose()
 
     async def _write_forever(self) -> None:
+        slots = asyncio.Semaphore(self._in_flight)
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._waiting:
+                await slots.acquire()
                 count = min(len(self._waiting), self._max_batch)
                 batch = [self._waiting.popleft() for _ in range(count)]
-                try:
-                    committed = await self._write(batch)
-                except asyncio.CancelledError:
-                    _fail(batch, NotStored("the server is shutting down"))
-                    raise
-                self._answer_when_durable(committed)
+                task = asyncio.create_task(self._store(batch), name="delivery-batch")
+                self._storing.add(task)
+                task.add_done_callback(self._storing.discard)
+                task.add_done_callback(lambda _: slots.release())
+
+    async def _store(self, batch: list[Waiting]) -> None:
+        _answer(await self._write(batch))
 
     async def _write(self, batch: list[Waiting]) -> Committed:
         """Commit `batch` in one transaction; what committed (the rest is answered NotStored)."""
@@ -126,37 +129,12 @@ class DeliveryBatcher:
         return [(future, hooks) for (_, future), hooks in zip(batch, fired, strict=True)]
 
     async def _transact(self, items: Sequence[Accepted]) -> list[list[str]]:
-        """One committed transaction holding `items`."""
+        """One committed (and, on SQLite, synced) transaction holding `items`."""
         if self._sqlite_writer is not None:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._threads[0], self._sqlite_writer.write, items)
+            return await loop.run_in_executor(self._threads, self._sqlite_writer.write, items)
         async with self._engine.begin() as conn:
             return await conn.run_sync(record_deliveries, items, self._default_max_attempts)
-
-    def _answer_when_durable(self, committed: Committed) -> None:
-        """Answer at once, or after the next WAL fsync that starts after this commit."""
-        if not self._fsync:
-            _answer(committed)
-            return
-        self._unsynced += committed
-        if self._syncer is None or self._syncer.done():
-            self._syncer = asyncio.create_task(self._sync_forever(), name="delivery-sync")
-
-    async def _sync_forever(self) -> None:
-        """fsync the WAL for every group of commits; the writer goes on meanwhile."""
-        assert self._sqlite_writer is not None
-        loop = asyncio.get_running_loop()
-        while self._unsynced:
-            group, self._unsynced = self._unsynced, []
-            try:
-                await loop.run_in_executor(self._threads[1], self._sqlite_writer.sync)
-            except OSError:
-                log.exception("could not fsync the SQLite WAL")
-                _fail(
-                    [(None, f) for f, _ in group], NotStored("the commit could not be made durable")
-                )
-            else:
-                _answer(group)
 
 
 def _answer(committed: Committed) -> None:

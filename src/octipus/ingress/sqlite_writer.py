@@ -9,6 +9,7 @@ exactly as if SQLAlchemy had written them. The SQL is built from the table defin
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -52,10 +53,12 @@ _ON_CONFLICT = " ON CONFLICT (hook_id, dedupe_key) DO NOTHING RETURNING delivery
 
 
 class SQLiteDeliveryWriter:
-    """Writes batches of accepted deliveries; call from one thread at a time."""
+    """Writes batches of accepted deliveries; safe to call from several threads at once."""
 
-    def __init__(self, engine: Engine, default_max_attempts: int):
+    def __init__(self, engine: Engine, default_max_attempts: int, fsync: bool = True):
         self._engine = engine
+        self._fsync = fsync
+        self._transaction = threading.Lock()
         self._wal = f"{engine.url.database}-wal"
         self._default_max_attempts = default_max_attempts
         tables = Delivery.metadata.tables
@@ -63,7 +66,16 @@ class SQLiteDeliveryWriter:
         self._executions = TableEncoder(tables[Execution.__tablename__], engine.dialect)
 
     def write(self, items: Sequence[Accepted]) -> list[list[str]]:
-        """Insert the batch in one committed transaction; per item, the hooks that fired."""
+        """Insert the batch in one transaction, then make it durable; per item, the hooks that
+        fired. The transaction holds a lock; the fsync does not, so another thread can write
+        the next batch meanwhile."""
+        with self._transaction:
+            fired = self._commit(items)
+        if self._fsync:
+            self.sync()
+        return fired
+
+    def _commit(self, items: Sequence[Accepted]) -> list[list[str]]:
         pooled = self._engine.raw_connection()
         try:
             connection = pooled.driver_connection
