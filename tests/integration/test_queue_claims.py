@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,6 +75,10 @@ async def claim(runtime: Runtime, worker: str, limit: int = 10, per_hook: int = 
         )
 
 
+def succeeded(claim: queries.Claim, now: datetime) -> queries.Finish:
+    return queries.Finish(claim, "success", {}, None, 1, now, now)
+
+
 async def recover(runtime: Runtime, now) -> tuple[int, int]:
     async with runtime.sessions.begin() as session:
         return await queries.recover_stalled_executions(session, now)
@@ -112,11 +116,30 @@ async def test_an_expired_lease_is_recovered_and_the_late_outcome_is_dropped(run
     assert await recover(runtime, later) == (1, 0)
     [taken_over] = await claim(runtime, "w2", now=later)
     async with runtime.sessions.begin() as session:
-        late = await queries.mark_succeeded(session, lost, "w1", {}, 1, later)
-        current = await queries.mark_succeeded(session, taken_over, "w2", {}, 1, later)
-    assert (late, current) == (False, True)
+        late = await queries.finish_runs(session, "w1", [succeeded(lost, later)])
+        current = await queries.finish_runs(session, "w2", [succeeded(taken_over, later)])
+    assert (late, current) == ([False], [True])
     assert taken_over.attempt == 2
     assert await statuses(runtime) == [("success", 2)]
+
+
+async def test_outcomes_stored_together_keep_the_held_claims_and_drop_the_lost_one(
+    runtime: Runtime,
+):
+    await queue(runtime, 2)
+    start = utcnow()
+    [first] = await claim(runtime, "w1", per_hook=1, now=start)
+    [second] = await claim(runtime, "w1", per_hook=2, now=start + timedelta(seconds=LEASE / 2))
+    expired = start + timedelta(seconds=LEASE + 1)  # only the first claim's lease
+    assert await recover(runtime, expired) == (1, 0)
+    [taken_over] = await claim(runtime, "w2", per_hook=2, now=expired)
+    async with runtime.sessions.begin() as session:
+        stored = await queries.finish_runs(
+            session, "w1", [succeeded(first, expired), succeeded(second, expired)]
+        )
+    assert stored == [False, True]
+    assert taken_over.id == first.id
+    assert await statuses(runtime) == [("running", 2), ("success", 1)]
 
 
 async def test_a_dead_workers_run_with_no_attempts_left_ends_in_error(runtime: Runtime):

@@ -104,6 +104,12 @@ class Delivery(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# The queue's waiting rows. `ix_executions_due` covers only these; claims repeat the condition
+# with the same literals (not bound parameters) so that the planner can use that partial index.
+WAITING_STATUSES = ("queued", "retrying")
+WAITING_ROWS = f"status IN ({', '.join(repr(s) for s in WAITING_STATUSES)})"
+
+
 class Execution(Base):
     """One run of one hook's action for one delivery; rows in queued/retrying are the queue."""
 
@@ -112,6 +118,15 @@ class Execution(Base):
         sa.UniqueConstraint("hook_id", "dedupe_key", name="uq_executions_hook_dedupe"),
         sa.Index("ix_executions_claim", "status", "run_after"),
         sa.Index("ix_executions_hook_created", "hook_id", "created_at"),
+        # Each hook's waiting rows, oldest first: what a claim reads (queue/queries.py).
+        sa.Index(
+            "ix_executions_due",
+            "hook_id",
+            "created_at",
+            "id",
+            sqlite_where=sa.text(WAITING_ROWS),
+            postgresql_where=sa.text(WAITING_ROWS),
+        ),
     )
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)

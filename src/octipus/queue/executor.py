@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from octipus.actions.base import ActionContext, ActionError, RetryableError
 from octipus.actions.registry import get_action
 from octipus.db.ids import new_id
-from octipus.db.tables import Delivery, Hook, utcnow
+from octipus.db.tables import Delivery, Hook, User, utcnow
 from octipus.hooks.context import trigger_context, webhook_context
 from octipus.metrics import ACTION_SECONDS, EXECUTIONS_FINISHED
 from octipus.queue import queries
 from octipus.queue.backoff import retry_delay
-from octipus.queue.queries import Claim, ExecutionBundle
+from octipus.queue.queries import Claim, Finish
 from octipus.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,9 @@ class Run:
     """A claimed execution that may run, with what running it needs."""
 
     claim: Claim
-    bundle: ExecutionBundle
+    hook: Hook
+    owner: User
+    delivery: Delivery | None
     counted: bool  # already counted on the hook when claimed (maxExecutions/cooldownMs)
 
 
@@ -53,33 +55,36 @@ class Outcome:
 
 
 async def prepare_runs(session: AsyncSession, claims: list[Claim], worker_id: str) -> list[Run]:
-    """In the claim transaction: load each claim's hook, owner and delivery, and mark `skipped`
-    those the hook forbids now. Returns the runs to start, in claim order."""
-    bundles = await queries.load_execution_bundles(session, [c.id for c in claims])
+    """In the claim transaction: load the claims' hooks, owners and deliveries (each once), and
+    mark `skipped` those the hook forbids now. Returns the runs to start, in claim order."""
+    hooks = await queries.load_hooks(session, {c.hook_id for c in claims})
+    deliveries = await queries.load_deliveries(
+        session, {c.delivery_pk for c in claims if c.delivery_pk}
+    )
     runs: list[Run] = []
     now = utcnow()
     for claim in claims:
-        bundle = bundles.get(claim.id)
-        if bundle is None:  # deleted together with its hook
+        if claim.hook_id not in hooks:  # deleted together with its hook
             continue
-        reason, counted = await _hook_limits(session, bundle, claim, now)
+        hook, owner = hooks[claim.hook_id]
+        reason, counted = await _hook_limits(session, hook, claim, now)
         if reason is None:
-            runs.append(Run(claim, bundle, counted))
+            delivery = deliveries.get(claim.delivery_pk) if claim.delivery_pk else None
+            runs.append(Run(claim, hook, owner, delivery, counted))
         elif await queries.mark_skipped(session, claim, worker_id, reason, now):
-            EXECUTIONS_FINISHED.labels("skipped", bundle.hook.action).inc()
+            EXECUTIONS_FINISHED.labels("skipped", hook.action).inc()
     return runs
 
 
 async def _hook_limits(
-    session: AsyncSession, bundle: ExecutionBundle, claim: Claim, now: datetime
+    session: AsyncSession, hook: Hook, claim: Claim, now: datetime
 ) -> tuple[str | None, bool]:
     """(why the action must not run, whether the run was counted on the hook).
 
     Only deliveries (source `hook`) obey the hook's switch, maxExecutions and cooldownMs;
     replays and manual tests are explicit requests. Limits apply to the first attempt.
     """
-    hook = bundle.hook
-    if bundle.execution.source != "hook":
+    if claim.source != "hook":
         return None, False
     if not hook.is_enabled:
         return "hook is disabled", False
@@ -95,7 +100,7 @@ async def _hook_limits(
 
 async def attempt(runtime: Runtime, run: Run) -> Outcome:
     """Run the action once and classify how it ended; never raises for an action's failure."""
-    execution, action = run.bundle.execution, run.bundle.hook.action
+    claim, action = run.claim, run.hook.action
     started = time.perf_counter()
 
     def took() -> int:
@@ -104,17 +109,17 @@ async def attempt(runtime: Runtime, run: Run) -> Outcome:
     try:
         result = await _run_action(runtime, run)
     except RetryableError as exc:
-        if run.claim.attempt >= execution.max_attempts:
-            error = f"{exc} (gave up after {run.claim.attempt} attempts)"
+        if claim.attempt >= claim.max_attempts:
+            error = f"{exc} (gave up after {claim.attempt} attempts)"
             return Outcome("error", exc.result, error, took())
-        delay = retry_delay(run.claim.attempt, exc.retry_after, runtime.settings.retry_base_scale)
+        delay = retry_delay(claim.attempt, exc.retry_after, runtime.settings.retry_base_scale)
         return Outcome(
             "retrying", exc.result, str(exc), took(), utcnow() + timedelta(seconds=delay)
         )
     except ActionError as exc:
         return Outcome("error", exc.result, str(exc), took())
     except Exception as exc:  # an action's bug must fail its execution, never the worker
-        log.exception("action crashed", extra={"execution": execution.id, "action": action})
+        log.exception("action crashed", extra={"execution": claim.id, "action": action})
         return Outcome("error", None, f"Internal error: {type(exc).__name__}: {exc}", took())
     finally:
         ACTION_SECONDS.labels(action).observe(time.perf_counter() - started)
@@ -123,8 +128,8 @@ async def attempt(runtime: Runtime, run: Run) -> Outcome:
 
 async def _run_action(runtime: Runtime, run: Run) -> dict[str, Any]:
     """Build the trigger context and call the hook's action."""
-    execution, hook, delivery = run.bundle.execution, run.bundle.hook, run.bundle.delivery
-    if delivery is None:
+    claim, hook = run.claim, run.hook
+    if run.delivery is None:
         raise ActionError("The delivery of this execution is no longer stored")
     try:
         action = get_action(hook.action)
@@ -133,46 +138,37 @@ async def _run_action(runtime: Runtime, run: Run) -> dict[str, Any]:
     ctx = ActionContext(
         runtime=runtime,
         hook=hook,
-        owner=run.bundle.owner,
-        execution_id=execution.id,
-        attempt=run.claim.attempt,
-        source=execution.source,
-        trigger=trigger_context(webhook_context(delivery), hook, execution.id),
+        owner=run.owner,
+        execution_id=claim.id,
+        attempt=claim.attempt,
+        source=claim.source,
+        trigger=trigger_context(webhook_context(run.delivery), hook, claim.id),
     )
     return await action.run(ctx)
 
 
-async def _mark(
-    session: AsyncSession, run: Run, worker_id: str, outcome: Outcome, now: datetime
-) -> bool:
-    claim = run.claim
-    if outcome.status == "success":
-        return await queries.mark_succeeded(
-            session, claim, worker_id, outcome.result or {}, outcome.duration_ms, now
-        )
+def _finish(run: Run, outcome: Outcome, now: datetime) -> Finish:
+    """The row values for how `run` ended; a retry ends nothing and is due at its `run_after`."""
     if outcome.status == "retrying":
-        assert outcome.run_after is not None and outcome.error is not None
-        return await queries.mark_retrying(
-            session,
-            claim,
-            worker_id,
-            outcome.error,
-            outcome.result,
-            outcome.duration_ms,
-            outcome.run_after,
-        )
-    return await queries.mark_failed(
-        session, claim, worker_id, outcome.error or "", outcome.result, outcome.duration_ms, now
+        assert outcome.run_after is not None
+        finished_at, due = None, outcome.run_after
+    else:
+        finished_at, due = now, now
+    result = (outcome.result or {}) if outcome.status == "success" else outcome.result
+    return Finish(
+        run.claim, outcome.status, result, outcome.error, outcome.duration_ms, finished_at, due
     )
 
 
 async def store_outcomes(
     session: AsyncSession, finished: list[tuple[Run, Outcome]], worker_id: str
 ) -> list[bool]:
-    """Write each outcome (fenced by its claim), then each hook's lastError and run count once;
-    False for a run whose claim was lost meanwhile (another worker took it over)."""
+    """Write the outcomes (one statement, each fenced by its claim), then each hook's lastError
+    and run count once; False for a run whose claim was lost meanwhile (taken over)."""
     now = utcnow()
-    stored = [await _mark(session, run, worker_id, outcome, now) for run, outcome in finished]
+    stored = await queries.finish_runs(
+        session, worker_id, [_finish(run, outcome, now) for run, outcome in finished]
+    )
     hooks: dict[str, tuple[str | None, int]] = {}
     for (run, outcome), ok in zip(finished, stored, strict=True):
         if not ok:
@@ -181,7 +177,7 @@ async def store_outcomes(
         runs = hooks.get(run.claim.hook_id, (None, 0))[1]
         counts = outcome.status != "retrying" and not run.counted
         hooks[run.claim.hook_id] = (outcome.error, runs + counts)
-        EXECUTIONS_FINISHED.labels(outcome.status, run.bundle.hook.action).inc()
+        EXECUTIONS_FINISHED.labels(outcome.status, run.hook.action).inc()
     for hook_id, (error, runs) in hooks.items():
         await queries.record_hook_outcome(session, hook_id, error, runs, now)
     return stored

@@ -8,6 +8,8 @@ Works on SQLite (one writer at a time: BEGIN IMMEDIATE) and PostgreSQL (row lock
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -16,12 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from octipus.db.ids import new_id
-from octipus.db.tables import Delivery, Execution, Hook, User
+from octipus.db.tables import WAITING_STATUSES, Delivery, Execution, Hook, User
 
 NOTIFY_CHANNEL = "octipus_executions"
 # PostgreSQL only: delivered to LISTENing workers when the enqueuing transaction commits.
 NOTIFY_NEW_WORK = sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, ""))
-CLAIMABLE = ("queued", "retrying")
+CLAIMABLE = WAITING_STATUSES
 # Claims take this transaction-scoped advisory lock on PostgreSQL so that the per-hook limit
 # holds across worker processes (two claimers cannot both see a free slot for the same hook).
 CLAIM_LOCK_KEY = 0x6F637469707573  # "octipus"
@@ -30,21 +32,28 @@ LOST_RUN_ERROR = "The worker running the last attempt stopped (lease expired); n
 
 @dataclass(frozen=True)
 class Claim:
-    """A running execution held by one worker: `attempt` is its 1-based attempt number."""
+    """A running execution held by one worker: `attempt` is its 1-based attempt number, with
+    what running it needs from its row."""
 
     id: str
     hook_id: str
     attempt: int
+    max_attempts: int
+    source: str
+    delivery_pk: str | None
 
 
 @dataclass(frozen=True)
-class ExecutionBundle:
-    """One execution with what running it needs."""
+class Finish:
+    """How one claimed run ends: the values its row gets, fenced by the claim."""
 
-    execution: Execution
-    hook: Hook
-    owner: User
-    delivery: Delivery | None
+    claim: Claim
+    status: str  # success | retrying | error | skipped
+    result: dict[str, Any] | None
+    error: str | None
+    duration_ms: int | None
+    finished_at: datetime | None
+    run_after: datetime
 
 
 def _is_postgres(session: AsyncSession) -> bool:
@@ -61,6 +70,61 @@ _HELD_BY_CLAIM = (
 )
 _RENEW_LEASE = (
     sa.update(_EXECUTIONS).where(*_HELD_BY_CLAIM).values(lease_expires_at=sa.bindparam("lease"))
+)
+_HOOKS = cast(sa.Table, Hook.__table__)
+
+# Waiting (queued or retrying), with literals so that the planner can use the partial index
+# `ix_executions_due` (db/tables.py WAITING_ROWS; a bound parameter would not match it).
+_DUE_STATUS = _EXECUTIONS.c.status.in_([sa.literal_column(f"'{s}'") for s in CLAIMABLE])
+_RUNNING_HOOKS = sa.select(_EXECUTIONS.c.hook_id).where(_EXECUTIONS.c.status == "running")
+
+
+def _oldest_due(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """`columns` of one hook's (the enclosing query's) oldest `per_hook` due executions."""
+    return (
+        sa.select(*columns)
+        .where(
+            _EXECUTIONS.c.hook_id == _HOOKS.c.id,
+            _DUE_STATUS,
+            _EXECUTIONS.c.run_after <= sa.bindparam("now"),
+        )
+        .order_by(_EXECUTIONS.c.created_at, _EXECUTIONS.c.id)
+        .limit(sa.bindparam("per_hook"))
+    )
+
+
+# Every hook's oldest due executions (id, hook_id, created_at). SQLite has no LATERAL: the
+# correlated `IN (… LIMIT n)` runs once per hook there; PostgreSQL needs LATERAL for that.
+_HEAD = _EXECUTIONS.alias("head")
+_DUE_HEADS = sa.select(_HEAD.c.id, _HEAD.c.hook_id, _HEAD.c.created_at).select_from(
+    _HOOKS.join(_HEAD, _HEAD.c.id.in_(_oldest_due(_EXECUTIONS.c.id)))
+)
+_LATERAL_HEADS = (
+    _oldest_due(_EXECUTIONS.c.id, _EXECUTIONS.c.hook_id, _EXECUTIONS.c.created_at)
+    .with_for_update(skip_locked=True)
+    .lateral("head")
+)
+_DUE_HEADS_LATERAL = sa.select(
+    _LATERAL_HEADS.c.id, _LATERAL_HEADS.c.hook_id, _LATERAL_HEADS.c.created_at
+).select_from(_HOOKS.join(_LATERAL_HEADS, sa.true()))
+_CLAIM = (
+    sa.update(_EXECUTIONS)
+    .where(_EXECUTIONS.c.id.in_(sa.bindparam("ids", expanding=True)), _DUE_STATUS)
+    .values(
+        status="running",
+        attempts=_EXECUTIONS.c.attempts + 1,
+        worker_id=sa.bindparam("worker"),
+        started_at=sa.bindparam("now"),
+        lease_expires_at=sa.bindparam("lease"),
+    )
+    .returning(
+        _EXECUTIONS.c.id,
+        _EXECUTIONS.c.hook_id,
+        _EXECUTIONS.c.attempts,
+        _EXECUTIONS.c.max_attempts,
+        _EXECUTIONS.c.source,
+        _EXECUTIONS.c.delivery_pk,
+    )
 )
 
 
@@ -128,7 +192,7 @@ def start_inline_execution(
         worker_id=worker_id,
     )
     session.add(execution)
-    return execution, Claim(execution.id, hook.id, 1)
+    return execution, Claim(execution.id, hook.id, 1, 1, source, delivery_pk)
 
 
 async def claim_due_executions(
@@ -141,53 +205,55 @@ async def claim_due_executions(
     now: datetime,
 ) -> list[Claim]:
     """Take up to `limit` due executions, oldest first per hook, at most `per_hook_limit` running
-    per hook; each gets a lease until now + `lease_seconds`. Call inside a transaction."""
+    per hook; each gets a lease until now + `lease_seconds`. Call inside a transaction.
+
+    Reads only what it takes: the running rows, and each hook's oldest `per_hook_limit` due rows
+    (through the `ix_executions_due` partial index), so a long backlog costs no more per claim.
+    """
     if limit <= 0:
         return []
-    if _is_postgres(session):
+    postgres = _is_postgres(session)
+    if postgres:
         await session.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
-    running = (
-        sa.select(Execution.hook_id, sa.func.count().label("n"))
-        .where(Execution.status == "running")
-        .group_by(Execution.hook_id)
-        .subquery()
-    )
-    place = (
-        sa.func.row_number()
-        .over(partition_by=Execution.hook_id, order_by=(Execution.created_at, Execution.id))
-        .label("place")
-    )
-    due = (
-        sa.select(Execution.id, Execution.hook_id, place)
-        .where(Execution.status.in_(CLAIMABLE), Execution.run_after <= now)
-        .subquery()
-    )
+    running = Counter((await session.scalars(_RUNNING_HOOKS)).all())
     heads = (
-        sa.select(due.c.id)
-        .outerjoin(running, running.c.hook_id == due.c.hook_id)
-        .where(due.c.place + sa.func.coalesce(running.c.n, 0) <= per_hook_limit)
-    )
-    rows = (
         await session.execute(
-            sa.select(Execution.id, Execution.hook_id, Execution.attempts)
-            .where(Execution.id.in_(heads))
-            .order_by(Execution.created_at, Execution.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+            _DUE_HEADS_LATERAL if postgres else _DUE_HEADS,
+            {"now": now, "per_hook": per_hook_limit},
         )
     ).all()
-    if not rows:
+    picked = _oldest_within_limits(heads, running, limit, per_hook_limit)
+    if not picked:
         return []
-    await _update(
-        session,
-        Execution.id.in_([r.id for r in rows]),
-        status="running",
-        attempts=Execution.attempts + 1,
-        worker_id=worker_id,
-        started_at=now,
-        lease_expires_at=now + timedelta(seconds=lease_seconds),
+    rows = await session.execute(
+        _CLAIM,
+        {
+            "ids": picked,
+            "worker": worker_id,
+            "now": now,
+            "lease": now + timedelta(seconds=lease_seconds),
+        },
     )
-    return [Claim(r.id, r.hook_id, r.attempts + 1) for r in rows]
+    claimed = {
+        r.id: Claim(r.id, r.hook_id, r.attempts, r.max_attempts, r.source, r.delivery_pk)
+        for r in rows
+    }
+    return [claimed[i] for i in picked if i in claimed]
+
+
+def _oldest_within_limits(
+    heads: Sequence[sa.Row[Any, Any, Any]], running: Counter[str], limit: int, per_hook_limit: int
+) -> list[str]:
+    """Ids of the oldest due rows (`heads`: id, hook_id, created_at) that fit the limits."""
+    taken = Counter(running)
+    picked: list[str] = []
+    for row in sorted(heads, key=lambda r: (r.created_at, r.id)):
+        if len(picked) == limit:
+            break
+        if taken[row.hook_id] < per_hook_limit:
+            taken[row.hook_id] += 1
+            picked.append(row.id)
+    return picked
 
 
 async def recover_stalled_executions(session: AsyncSession, now: datetime) -> tuple[int, int]:
@@ -247,18 +313,20 @@ async def renew_leases(
     )
 
 
-async def load_execution_bundles(
-    session: AsyncSession, execution_ids: list[str]
-) -> dict[str, ExecutionBundle]:
-    """The executions with their hooks, the hooks' owners and deliveries (None if not stored)."""
+async def load_hooks(session: AsyncSession, hook_ids: set[str]) -> dict[str, tuple[Hook, User]]:
+    """The hooks with their owners, by hook id (one statement for a round's claims)."""
     rows = await session.execute(
-        sa.select(Execution, Hook, User, Delivery)
-        .join(Hook, Hook.id == Execution.hook_id)
-        .join(User, User.id == Hook.owner_id)
-        .outerjoin(Delivery, Delivery.id == Execution.delivery_pk)
-        .where(Execution.id.in_(execution_ids))
+        sa.select(Hook, User).join(User, User.id == Hook.owner_id).where(Hook.id.in_(hook_ids))
     )
-    return {row[0].id: ExecutionBundle(*row) for row in rows}
+    return {hook.id: (hook, owner) for hook, owner in rows.tuples()}
+
+
+async def load_deliveries(session: AsyncSession, delivery_pks: set[str]) -> dict[str, Delivery]:
+    """The stored deliveries, by primary key (those deleted meanwhile are missing)."""
+    if not delivery_pks:
+        return {}
+    found = await session.scalars(sa.select(Delivery).where(Delivery.id.in_(delivery_pks)))
+    return {delivery.id: delivery for delivery in found}
 
 
 async def reserve_hook_run(session: AsyncSession, hook: Hook, now: datetime) -> bool:
@@ -283,7 +351,6 @@ async def reserve_hook_run(session: AsyncSession, hook: Hook, now: datetime) -> 
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
-_HOOKS = cast(sa.Table, Hook.__table__)
 # A hook's lastError after a batch of runs, and the finished runs to add to its count.
 _HOOK_OUTCOME = (
     sa.update(_HOOKS)
@@ -325,83 +392,53 @@ _FINISH_RUN = (
 )
 
 
-async def _finish_run(
-    session: AsyncSession,
-    claim: Claim,
-    worker_id: str,
-    status: str,
-    result: dict[str, Any] | None,
-    error: str | None,
-    duration_ms: int | None,
-    finished_at: datetime | None,
-    run_after: datetime,
-) -> bool:
-    outcome = await session.execute(
-        _FINISH_RUN,
-        {
-            **_claim_params(claim, worker_id),
-            "new_status": status,
-            "new_result": result,
-            "new_error": error,
-            "new_duration_ms": duration_ms,
-            "new_finished_at": finished_at,
-            "new_run_after": run_after,
-        },
+def _finish_params(finish: Finish, worker_id: str) -> dict[str, Any]:
+    return {
+        **_claim_params(finish.claim, worker_id),
+        "new_status": finish.status,
+        "new_result": finish.result,
+        "new_error": finish.error,
+        "new_duration_ms": finish.duration_ms,
+        "new_finished_at": finish.finished_at,
+        "new_run_after": finish.run_after,
+    }
+
+
+async def finish_runs(
+    session: AsyncSession, worker_id: str, finishes: Sequence[Finish]
+) -> list[bool]:
+    """End these runs in one statement, each fenced by its claim; per run, False when its claim
+    was lost meanwhile (the lease expired and the row was recovered or taken over)."""
+    if not finishes:
+        return []
+    result = await session.execute(_FINISH_RUN, [_finish_params(f, worker_id) for f in finishes])
+    dialect = session.get_bind().dialect
+    updated = int(result.rowcount)  # type: ignore[attr-defined]
+    if updated == len(finishes) and (len(finishes) == 1 or dialect.supports_sane_multi_rowcount):
+        return [True] * len(finishes)
+    return await _finished_by(session, worker_id, finishes)
+
+
+async def _finished_by(
+    session: AsyncSession, worker_id: str, finishes: Sequence[Finish]
+) -> list[bool]:
+    """Which of `finishes` this transaction wrote: their rows still name this worker and attempt
+    and hold the status written (rows whose claim was lost never match all three)."""
+    rows = await session.execute(
+        sa.select(
+            _EXECUTIONS.c.id, _EXECUTIONS.c.worker_id, _EXECUTIONS.c.attempts, _EXECUTIONS.c.status
+        ).where(_EXECUTIONS.c.id.in_([f.claim.id for f in finishes]))
     )
-    return int(outcome.rowcount) == 1  # type: ignore[attr-defined]
-
-
-async def mark_succeeded(
-    session: AsyncSession,
-    claim: Claim,
-    worker_id: str,
-    result: dict[str, Any],
-    duration_ms: int,
-    now: datetime,
-) -> bool:
-    """The run succeeded; False if the claim was lost meanwhile."""
-    return await _finish_run(
-        session, claim, worker_id, "success", result, None, duration_ms, now, now
-    )
-
-
-async def mark_retrying(
-    session: AsyncSession,
-    claim: Claim,
-    worker_id: str,
-    error: str,
-    result: dict[str, Any] | None,
-    duration_ms: int,
-    run_after: datetime,
-) -> bool:
-    """The run failed in a retryable way; it becomes due again at `run_after`."""
-    return await _finish_run(
-        session, claim, worker_id, "retrying", result, error, duration_ms, None, run_after
-    )
-
-
-async def mark_failed(
-    session: AsyncSession,
-    claim: Claim,
-    worker_id: str,
-    error: str,
-    result: dict[str, Any] | None,
-    duration_ms: int | None,
-    now: datetime,
-) -> bool:
-    """The run failed for good (permanent error, or no attempts left)."""
-    return await _finish_run(
-        session, claim, worker_id, "error", result, error, duration_ms, now, now
-    )
+    now = {row.id: (row.worker_id, row.attempts, row.status) for row in rows}
+    return [now.get(f.claim.id) == (worker_id, f.claim.attempt, f.status) for f in finishes]
 
 
 async def mark_skipped(
     session: AsyncSession, claim: Claim, worker_id: str, reason: str, now: datetime
 ) -> bool:
     """The action was not run (hook disabled, maxExecutions reached, cooling down)."""
-    return await _finish_run(
-        session, claim, worker_id, "skipped", {"skipped": reason}, None, 0, now, now
-    )
+    skipped = Finish(claim, "skipped", {"skipped": reason}, None, 0, now, now)
+    return (await finish_runs(session, worker_id, [skipped]))[0]
 
 
 async def release_unfinished(session: AsyncSession, worker_id: str, now: datetime) -> int:
