@@ -1,6 +1,7 @@
-"""Drain benchmark: queued forward executions to a local receiver; completed/s and latency.
+"""Drain benchmark: queued cheap executions (a forward to a local receiver, a notify to a local
+fake Telegram); completed/s and latency.
 
-    .venv/bin/python bench/drain.py [--executions 5000] [--hook-concurrency 20]
+    .venv/bin/python bench/drain.py [--action both] [--executions 5000] [--hook-concurrency 20]
 
 backlog: Octipus with its worker off accepts N signed deliveries for one forward hook, stops,
          and serves again with the worker on; rate = N / (last finished - first started).
@@ -16,17 +17,21 @@ import asyncio
 import sqlite3
 import statistics
 import time
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from fake_telegram import TOKEN
 from machine import describe
 from payload import SECRET, github_signature, push_payload
 from pyspy import start_py_spy, top_costs
-from servers import Octipus, Receiver, rss_kib
+from servers import FakeTelegram, Octipus, Receiver, rss_kib
 
 FINISHED = ("success", "error", "skipped")
+NOTIFY_MESSAGE = "{{webhook.event}} to {{webhook.body.ref}} by {{webhook.body.pusher.name}}"
+CHAT_ID = "424242"
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,12 @@ class Row:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--action",
+        choices=("forward", "notify", "both"),
+        default="both",
+        help="forward: webhook action to bench/receiver.py; notify: to bench/fake_telegram.py",
+    )
     parser.add_argument("--executions", type=int, default=5000)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
@@ -51,7 +62,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         type=Path,
-        help="sample Octipus with py-spy for 8 s of the backlog drain; collapsed stacks here",
+        help="sample Octipus with py-spy for 8 s of each backlog drain; collapsed stacks in"
+        " FILE with the action's name added",
     )
     args = parser.parse_args()
     if not 1 <= args.executions <= 100_000:
@@ -134,43 +146,81 @@ def report(phase: str, rows: list[Row], start_of: str, rss_mib: float) -> None:
     )
 
 
-def main() -> None:
-    args = parse_args()
+def link_owner_to_telegram(octipus: Octipus) -> None:
+    """A verified Telegram binding for the admin, as `/link` leaves it, written straight into
+    the bench's database (the linking flow is not what this measures)."""
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
+    with sqlite3.connect(f"{octipus.dir}/octipus.db", timeout=30) as db:
+        (owner,) = db.execute("select id from users where is_admin").fetchone()
+        db.execute(
+            "insert into channel_bindings (id, user_id, channel_type, external_id, display_name,"
+            " status, config, created_at, verified_at)"
+            " values (?, ?, 'telegram', ?, '@bench', 'verified', '{}', ?, ?)",
+            (uuid.uuid4().hex, owner, CHAT_ID, now, now),
+        )
+
+
+def create_hook(octipus: Octipus, action: str, target: Receiver) -> None:
+    if action == "notify":
+        link_owner_to_telegram(octipus)
+        octipus.create_hook("drain", SECRET, "notify", {"notifyMessage": NOTIFY_MESSAGE})
+    else:
+        octipus.create_hook("drain", SECRET, "webhook", {"webhookUrl": target.url})
+
+
+def drain(action: str, args: argparse.Namespace) -> None:
+    """The backlog and live phases for one action, each with fresh servers."""
+    target_type = FakeTelegram if action == "notify" else Receiver
     env = {
         "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1",
         "OCTIPUS_HOOK_CONCURRENCY": str(args.hook_concurrency),
         "OCTIPUS_WORKER_ENABLED": "false",
+        "OCTIPUS_TELEGRAM_BOT_TOKEN": TOKEN,
     }
-    print(f"machine: {describe()}")
-    print(
-        f"drain: {args.executions} forwards of a {len(push_payload())} byte push to a local"
-        f" receiver, hook concurrency {args.hook_concurrency}"
+    what = {
+        "forward": f"forwards of a {len(push_payload())} byte push to a local receiver",
+        "notify": "notifies (one Telegram sendMessage each) to a local fake Telegram",
+    }[action]
+    print(f"drain: {args.executions} {what}, hook concurrency {args.hook_concurrency}")
+    profile = args.profile and args.profile.with_name(
+        f"{args.profile.stem}-{action}{args.profile.suffix}"
     )
-    with Receiver().start() as receiver, Octipus(env).start() as octipus:
-        octipus.create_hook("drain", SECRET, "webhook", {"webhookUrl": receiver.url})
+    with (
+        target_type().start() as target,
+        Octipus({**env, "OCTIPUS_TELEGRAM_API_URL": target.url}).start() as octipus,
+    ):
+        create_hook(octipus, action, target)
         took = asyncio.run(
             send_deliveries(octipus.url, args.executions, args.connections, "backlog")
         )
         print(f"backlog  queued {args.executions} deliveries in {took:.1f} s (worker off)")
         octipus.halt()
         octipus.start(OCTIPUS_WORKER_ENABLED="true")
-        spy = start_py_spy(octipus.pid, 8, args.profile) if args.profile else None
+        spy = start_py_spy(octipus.pid, 8, profile) if profile else None
         rows, rss = wait_until_finished(octipus, args.executions, args.timeout)
         report("backlog", rows, "started", rss)
         if spy is not None:
             spy.wait(60)
-            print(top_costs(args.profile))
+            print(top_costs(profile))
 
     with (
-        Receiver().start() as receiver,
-        Octipus({**env, "OCTIPUS_WORKER_ENABLED": "true"}) as octipus,
+        target_type().start() as target,
+        Octipus(
+            {**env, "OCTIPUS_WORKER_ENABLED": "true", "OCTIPUS_TELEGRAM_API_URL": target.url}
+        ).start() as octipus,
     ):
-        octipus.start()
-        octipus.create_hook("drain", SECRET, "webhook", {"webhookUrl": receiver.url})
+        create_hook(octipus, action, target)
         took = asyncio.run(send_deliveries(octipus.url, args.executions, args.connections, "live"))
         print(f"live     sent {args.executions} deliveries in {took:.1f} s (worker on)")
         rows, rss = wait_until_finished(octipus, args.executions, args.timeout)
         report("live", rows, "created", rss)
+
+
+def main() -> None:
+    args = parse_args()
+    print(f"machine: {describe()}")
+    for action in ("forward", "notify") if args.action == "both" else (args.action,):
+        drain(action, args)
 
 
 if __name__ == "__main__":

@@ -206,14 +206,15 @@ class Receiver(Server):
     """bench/receiver.py under uvicorn: a forward target that answers 200 at once."""
 
     name = "receiver"
+    app = "receiver:app"
 
-    def start(self) -> Receiver:
+    def start(self) -> Self:
         here = str(Path(__file__).parent)
         command = [
             sys.executable,
             "-m",
             "uvicorn",
-            "receiver:app",
+            self.app,
             "--app-dir",
             here,
             "--host",
@@ -225,3 +226,10 @@ class Receiver(Server):
         self.url = f"http://{HOST}:{self.port}/"
         wait_until_up(self.url, self.proc)
         return self
+
+
+class FakeTelegram(Receiver):
+    """bench/fake_telegram.py under uvicorn: the Bot API's sendMessage, answered at once."""
+
+    name = "fake-telegram"
+    app = "fake_telegram:app"
