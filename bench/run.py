@@ -13,6 +13,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -67,7 +68,7 @@ def smoke_check(server: Server, body: bytes) -> None:
 
 def committed_executions(octipus: Octipus) -> int:
     """Execution rows in Octipus's database (read beside the running server; WAL allows it)."""
-    with sqlite3.connect(f"file:{octipus.dir}/octipus.db?mode=ro", uri=True) as db:
+    with closing(sqlite3.connect(f"file:{octipus.dir}/octipus.db?mode=ro", uri=True)) as db:
         return int(db.execute("select count(*) from executions").fetchone()[0])
 
 
@@ -99,15 +100,22 @@ def main() -> None:
     args = parse_args()
     ensure_wrk()
     body = push_payload()
-    signature = github_signature(body)
     print(f"machine: {describe()}")
     print(
         f"load: wrk -t1 -c{args.connections}, {args.seconds:.0f} s per run, {args.rounds} rounds,"
         f" {len(body)} byte GitHub push payload, HMAC-SHA256 (X-Hub-Signature-256)"
     )
-    workdir = Path(tempfile.mkdtemp(prefix="octipus-bench-"))
-    body_file = workdir / "push.json"
-    body_file.write_bytes(body)
+    with tempfile.TemporaryDirectory(prefix="octipus-bench-") as workdir:
+        body_file = Path(workdir) / "push.json"
+        body_file.write_bytes(body)
+        compare(args, body_file)
+    sys.stdout.flush()
+
+
+def compare(args: argparse.Namespace, body_file: Path) -> None:
+    """Both servers side by side; warm-up, then alternating measured runs, then the summary."""
+    body = body_file.read_bytes()
+    signature = github_signature(body)
     octipus_env = {"OCTIPUS_WORKER_ENABLED": "false", "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1"}
     with Octipus(octipus_env).start() as octipus, AdnanhWebhook(SECRET).start() as peer:
         octipus.create_hook("bench", SECRET, "webhook", {"webhookUrl": "http://127.0.0.1:9/"})
@@ -141,7 +149,6 @@ def main() -> None:
         ours = summarise("octipus", results["octipus"])
         theirs = summarise("webhook", results["webhook"])
         print(f"ratio octipus/webhook (accepted req/s): {ours / theirs:.2f}")
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":
