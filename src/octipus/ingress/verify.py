@@ -68,7 +68,7 @@ class Verifier(Protocol):
 
 
 def hmac_digest(secret: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
-    return hmac.new(secret, message, algorithm).digest()
+    return hmac.digest(secret, message, algorithm)  # one-shot C path, no HMAC object
 
 
 def matches_any(expected: Sequence[bytes], given: bytes) -> bool:
