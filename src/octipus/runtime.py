@@ -17,6 +17,7 @@ from octipus.db.engine import (
     create_sqlite_writer,
 )
 from octipus.hooks.cache import HookCache
+from octipus.http_backend import operator_client
 from octipus.ingress.batcher import DeliveryBatcher
 from octipus.queue.queries import queue_depth
 
@@ -53,7 +54,7 @@ class Runtime:
                 create_sqlite_writer(settings),
                 fsync=settings.sqlite_synchronous == "full",
             ),
-            http=httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False),
+            http=operator_client(),
             outbound=guarded_client(settings.forward_allowed_hosts),
         )
 

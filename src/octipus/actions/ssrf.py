@@ -19,6 +19,7 @@ import httpcore
 import httpx
 
 from octipus.actions.base import ActionError
+from octipus.http_backend import AsyncioBackend, BackendTransport
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -112,14 +113,14 @@ async def checked_addresses(
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """Opens TCP connections only to checked addresses of the requested host.
 
-    `inner` makes the actual connections (httpcore's AnyIO backend unless a test passes one).
+    `inner` makes the actual connections (http_backend.AsyncioBackend unless a test passes one).
     """
 
     def __init__(
         self, allow_hosts: frozenset[str], inner: httpcore.AsyncNetworkBackend | None = None
     ) -> None:
         self.allow_hosts = allow_hosts
-        self.inner = inner or httpcore.AnyIOBackend()
+        self.inner = inner or AsyncioBackend()
 
     async def connect_tcp(
         self,
@@ -153,25 +154,6 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-class _GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport over a connection pool that connects through a GuardedBackend.
-
-    AsyncHTTPTransport has no parameter for httpcore's network backend, so instead of calling
-    its __init__ (which would build an unguarded pool) this builds the pool itself with what
-    httpx passes by default: its SSL context and connection limits, no proxy, no Unix socket.
-    The parent's request handling and error mapping use `self._pool`.
-    """
-
-    def __init__(self, backend: GuardedBackend) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=100,
-            max_keepalive_connections=20,
-            keepalive_expiry=5.0,
-            network_backend=backend,
-        )
-
-
 def guarded_client(
     allow_hosts: frozenset[str],
     *,
@@ -183,7 +165,7 @@ def guarded_client(
     `trust_env=False` because an environment proxy would make the connections instead.
     """
     return httpx.AsyncClient(
-        transport=_GuardedTransport(GuardedBackend(allow_hosts, connect_with)),
+        transport=BackendTransport(GuardedBackend(allow_hosts, connect_with), httpx.Limits()),
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
         trust_env=False,
