@@ -27,7 +27,7 @@ from fake_telegram import TOKEN
 from machine import describe
 from payload import SECRET, github_signature, push_payload
 from pyspy import start_py_spy, top_costs
-from servers import FakeTelegram, Octipus, Receiver, rss_kib
+from servers import FakeTelegram, Octipus, Receiver, cpu_seconds, rss_kib
 
 FINISHED = ("success", "error", "skipped")
 NOTIFY_MESSAGE = "{{webhook.event}} to {{webhook.body.ref}} by {{webhook.body.pusher.name}}"
@@ -104,9 +104,13 @@ def read_rows(octipus: Octipus) -> list[Row]:
         return [Row(s, when(c), when(st), when(f)) for s, c, st, f in db.execute(query)]  # type: ignore[arg-type]
 
 
-def wait_until_finished(octipus: Octipus, count: int, timeout: float) -> tuple[list[Row], float]:
-    """Poll the database until `count` executions finished (or the timeout); peak RSS in MiB."""
+def wait_until_finished(
+    octipus: Octipus, count: int, timeout: float
+) -> tuple[list[Row], float, float]:
+    """Poll the database until `count` executions finished (or the timeout); peak RSS in MiB
+    and the CPU seconds the server used meanwhile."""
     deadline = time.monotonic() + timeout
+    cpu_at_start = cpu_seconds(octipus.pid)
     peak = 0
     rows: list[Row] = []
     while time.monotonic() < deadline:
@@ -115,7 +119,7 @@ def wait_until_finished(octipus: Octipus, count: int, timeout: float) -> tuple[l
         if sum(r.status in FINISHED for r in rows) >= count:
             break
         time.sleep(0.25)
-    return rows, peak / 1024
+    return rows, peak / 1024, cpu_seconds(octipus.pid) - cpu_at_start
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -123,7 +127,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def report(phase: str, rows: list[Row], start_of: str, rss_mib: float) -> None:
+def report(
+    phase: str, rows: list[Row], start_of: str, rss_mib: float, cpu: float | None = None
+) -> None:
     done = [r for r in rows if r.status in FINISHED and r.finished and r.started]
     if not done:
         print(f"{phase}: no execution finished")
@@ -134,9 +140,10 @@ def report(phase: str, rows: list[Row], start_of: str, rss_mib: float) -> None:
     e2e = [1000 * (r.finished - r.created).total_seconds() for r in done]  # type: ignore[operator]
     run = [1000 * (r.finished - r.started).total_seconds() for r in done]  # type: ignore[operator]
     errors = sum(r.status != "success" for r in done)
+    per_run = "" if cpu is None else f"  server CPU {1e6 * cpu / len(done):.0f} us/execution"
     print(
         f"{phase:8} {len(done)}/{len(rows)} finished in {span:.2f} s = {len(done) / span:7.0f}"
-        f" executions/s  errors {errors}  peak RSS {rss_mib:.1f} MiB"
+        f" executions/s  errors {errors}  peak RSS {rss_mib:.1f} MiB{per_run}"
     )
     print(
         f"         received->finished ms: p50 {percentile(e2e, 50):.0f}"
@@ -197,8 +204,8 @@ def drain(action: str, args: argparse.Namespace) -> None:
         octipus.halt()
         octipus.start(OCTIPUS_WORKER_ENABLED="true")
         spy = start_py_spy(octipus.pid, 8, profile) if profile else None
-        rows, rss = wait_until_finished(octipus, args.executions, args.timeout)
-        report("backlog", rows, "started", rss)
+        rows, rss, cpu = wait_until_finished(octipus, args.executions, args.timeout)
+        report("backlog", rows, "started", rss, cpu)
         if spy is not None:
             spy.wait(60)
             print(top_costs(profile))
@@ -212,7 +219,7 @@ def drain(action: str, args: argparse.Namespace) -> None:
         create_hook(octipus, action, target)
         took = asyncio.run(send_deliveries(octipus.url, args.executions, args.connections, "live"))
         print(f"live     sent {args.executions} deliveries in {took:.1f} s (worker on)")
-        rows, rss = wait_until_finished(octipus, args.executions, args.timeout)
+        rows, rss, _ = wait_until_finished(octipus, args.executions, args.timeout)
         report("live", rows, "created", rss)
 
 
