@@ -16,8 +16,10 @@ import ssl
 import typing
 from collections.abc import Iterable
 
+import aiohappyeyeballs
 import httpcore
 import httpx
+from aiohappyeyeballs import AddrInfoType
 
 # Stop reading from the socket while this much received data waits for httpcore to read it.
 _HIGH_WATER = 256 * 1024
@@ -165,7 +167,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """Opens TCP connections with the running loop's `create_connection`."""
+    """Opens TCP connections on the running loop, racing a name's addresses (Happy Eyeballs,
+    RFC 8305, as AnyIO does) so that a broken IPv6 route costs 250 ms, not a connect timeout."""
 
     async def connect_tcp(
         self,
@@ -176,21 +179,37 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
+        options = list(socket_options or ())
+
+        def new_socket(address: AddrInfoType) -> socket.socket:
+            family, kind, proto, *_ = address
+            sock = socket.socket(family, kind, proto)
+            for option in options:
+                sock.setsockopt(*option)
+            return sock
+
         try:
             async with asyncio.timeout(timeout):
-                transport, connection = await loop.create_connection(
-                    _Connection,
-                    host,
-                    port,
-                    local_addr=(local_address, 0) if local_address else None,
+                addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                local = None
+                if local_address:
+                    local = await loop.getaddrinfo(local_address, 0, type=socket.SOCK_STREAM)
+                sock = await aiohappyeyeballs.start_connection(
+                    addresses,
+                    local_addr_infos=local,
+                    happy_eyeballs_delay=0.25,
+                    interleave=1,
+                    socket_factory=new_socket,
                 )
+                try:
+                    transport, connection = await loop.create_connection(_Connection, sock=sock)
+                except BaseException:
+                    sock.close()
+                    raise
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"Connecting to {host}:{port} timed out") from None
         except OSError as exc:
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from None
-        sock: socket.socket = transport.get_extra_info("socket")
-        for option in socket_options or ():
-            sock.setsockopt(*option)
         return AsyncioStream(transport, connection)
 
     async def sleep(self, seconds: float) -> None:

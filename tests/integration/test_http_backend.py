@@ -94,6 +94,22 @@ async def test_a_refused_connection_is_a_connect_error():
             await http.get(f"http://127.0.0.1:{port}/")
 
 
+async def test_a_name_is_reached_on_its_next_address_when_the_first_refuses(monkeypatch):
+    loop = asyncio.get_running_loop()
+
+    async def resolve(host, port, *args, **kwargs):  # a refused address first (nothing there)
+        assert host == "service.test"
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
+            for address in ("127.0.0.2", "127.0.0.1")
+        ]
+
+    monkeypatch.setattr(loop, "getaddrinfo", resolve)
+    async with answering_server(close_after_answer=False) as (port, _), client() as http:
+        answer = await http.get(f"http://service.test:{port}/")
+    assert answer.text == "ok"
+
+
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for `localhost` and its key."""
