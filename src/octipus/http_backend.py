@@ -152,6 +152,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.ConnectError(str(exc)) from None
         if transport is None:  # the connection was lost during the handshake
             raise httpcore.ConnectError("The connection closed during the TLS handshake")
+        self._connection.transport = transport  # flow control now goes through TLS
         return AsyncioStream(transport, self._connection)
 
     def get_extra_info(self, info: str) -> typing.Any:
