@@ -107,9 +107,12 @@ _LATERAL_HEADS = (
 _DUE_HEADS_LATERAL = sa.select(
     _LATERAL_HEADS.c.id, _LATERAL_HEADS.c.hook_id, _LATERAL_HEADS.c.created_at
 ).select_from(_HOOKS.join(_LATERAL_HEADS, sa.true()))
+# Takes rows just read in the same transaction, which nothing else can change meanwhile (SQLite:
+# the write lock; PostgreSQL: FOR UPDATE). A status condition here would tempt SQLite's planner
+# into scanning every waiting row through `ix_executions_claim` instead of the primary key.
 _CLAIM = (
     sa.update(_EXECUTIONS)
-    .where(_EXECUTIONS.c.id.in_(sa.bindparam("ids", expanding=True)), _DUE_STATUS)
+    .where(_EXECUTIONS.c.id.in_(sa.bindparam("ids", expanding=True)))
     .values(
         status="running",
         attempts=_EXECUTIONS.c.attempts + 1,
