@@ -19,13 +19,19 @@ SECRET = "s3cret-value"
 
 
 def start_cluster(
-    server_factory: Callable[..., ServerProcess], database_url: str
+    server_factory: Callable[..., ServerProcess],
+    database_url: str,
+    extra_env: dict[str, str] | None = None,
 ) -> list[ServerProcess]:
     """Two `serve --no-worker` and two `worker` processes on one database.
 
     The first API process starts alone (it migrates and creates the admin), the rest together.
     """
-    env = {"OCTIPUS_DATABASE_URL": database_url, "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1"}
+    env = {
+        "OCTIPUS_DATABASE_URL": database_url,
+        "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1",
+        **(extra_env or {}),
+    }
     first_api = server_factory(env=env, args=["serve", "--no-worker"])
     workers = [
         server_factory(env=env, args=["worker"], ready_log="worker started", autostart=False)
@@ -77,3 +83,16 @@ def test_the_per_hook_limit_holds_across_worker_processes(
     with apis[0].client() as c:
         finished_executions(c, hook["id"], count=8)
     assert receiver.max_in_flight("/pglimit") == 2
+
+
+def test_a_delivery_on_an_api_node_wakes_the_workers_without_waiting_for_their_poll(
+    server_factory: Callable[..., ServerProcess], pg_database_url: str, receiver: Receiver
+):
+    slow_poll = {"OCTIPUS_POLL_INTERVAL_SECONDS": "600"}  # only NOTIFY can wake them in time
+    apis = start_cluster(server_factory, pg_database_url, slow_poll)
+    hook = forward_hook(apis[0], f"{receiver.url}/pgwake")
+    deliver_round_robin(apis, [hook], per_hook=2)
+
+    with apis[0].client() as c:
+        done = finished_executions(c, hook["id"], count=2, timeout=30)
+    assert {e["status"] for e in done} == {"success"}

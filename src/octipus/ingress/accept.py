@@ -17,6 +17,7 @@ from octipus.db.ids import new_id
 from octipus.db.tables import Delivery, Execution
 from octipus.hooks.cache import HookEntry
 from octipus.hooks.conditions import conditions_hold
+from octipus.queue.queries import NOTIFY_NEW_WORK
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ def record_deliveries(
     fired, unused = fired_hooks(items, conn.execute(statement, rows))
     if unused:
         conn.execute(sa.delete(Delivery).where(Delivery.id.in_(unused)))
+    if conn.dialect.name == "postgresql" and any(fired):
+        conn.execute(NOTIFY_NEW_WORK)  # wakes workers in other processes when this commits
     return fired
 
 
