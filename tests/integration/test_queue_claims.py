@@ -12,8 +12,9 @@ import sqlalchemy as sa
 
 from octipus.app import prepare_database
 from octipus.config import Settings
-from octipus.db.tables import Delivery, Execution, Hook, User, utcnow
+from octipus.db.tables import ChannelBinding, Delivery, Execution, Hook, User, utcnow
 from octipus.queue import queries
+from octipus.queue.executor import prepare_runs
 from octipus.runtime import Runtime
 
 LEASE = 30.0
@@ -37,12 +38,24 @@ async def runtime(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
     await rt.close()
 
 
-async def queue(runtime: Runtime, count: int, hooks: int = 1, max_attempts: int = 8) -> list[str]:
-    """`count` queued executions spread over `hooks` hooks, oldest first; their hook ids."""
+async def queue(
+    runtime: Runtime,
+    count: int,
+    hooks: int = 1,
+    max_attempts: int = 8,
+    actions: tuple[str, ...] = ("webhook",),
+) -> list[str]:
+    """`count` queued executions spread over `hooks` hooks (their actions taken in turn from
+    `actions`), oldest first; their hook ids."""
     async with runtime.sessions.begin() as session:
         owner = (await session.scalars(sa.select(User))).one()
         made = [
-            Hook(owner_id=owner.id, name=f"h{i}", webhook_path=f"p{i}", action="webhook")
+            Hook(
+                owner_id=owner.id,
+                name=f"h{i}",
+                webhook_path=f"p{i}",
+                action=actions[i % len(actions)],
+            )
             for i in range(hooks)
         ]
         delivery = Delivery(path="p0", body=b"{}")
@@ -181,3 +194,30 @@ async def test_new_work_is_announced_to_listening_workers(runtime: Runtime, data
         await asyncio.wait_for(heard.wait(), 10)
     finally:
         await listener.close()
+
+
+async def test_notify_runs_get_their_owners_verified_bindings_with_the_claim(runtime: Runtime):
+    notify_hook, forward_hook = await queue(runtime, 2, hooks=2, actions=("notify", "webhook"))
+    async with runtime.sessions.begin() as session:
+        owner = (await session.scalars(sa.select(User))).one()
+        other = User(name="other")
+        session.add(other)
+        await session.flush()
+        session.add_all(
+            [
+                ChannelBinding(
+                    user_id=owner.id, channel_type="telegram", external_id="1", status="verified"
+                ),
+                ChannelBinding(
+                    user_id=owner.id, channel_type="telegram", external_id="2", status="pending"
+                ),
+                ChannelBinding(
+                    user_id=other.id, channel_type="telegram", external_id="3", status="verified"
+                ),
+            ]
+        )
+    claims = await claim(runtime, "w1")
+    async with runtime.sessions.begin() as session:
+        runs = {run.hook.id: run for run in await prepare_runs(session, claims, "w1")}
+    assert [b.external_id for b in runs[notify_hook].owner_bindings or []] == ["1"]
+    assert runs[forward_hook].owner_bindings is None

@@ -57,6 +57,7 @@ def _agent_tools(config: dict[str, Any], owner: User, runtime: Runtime) -> list[
 
 class AgentAction:
     name: ClassVar[str] = "spawn_agent"
+    uses_owner_bindings: ClassVar[bool] = False
 
     async def validate(
         self, config: dict[str, Any], owner: User, runtime: Runtime

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from octipus.db.tables import Hook, User
+from octipus.db.tables import ChannelBinding, Hook, User
 from octipus.runtime import Runtime
 
 
@@ -47,12 +47,17 @@ class ActionContext:
     attempt: int
     source: str
     trigger: dict[str, Any]  # the template context: {webhook, hook, execution, now}
+    # The owner's verified bindings as of the claim, for actions with `uses_owner_bindings`.
+    owner_bindings: list[ChannelBinding] | None = None
 
 
 class Action(Protocol):
     """One action type (`webhook`, `notify`, `execute_tool`, `spawn_agent`)."""
 
     name: ClassVar[str]
+    # Load the owner's verified bindings with the claim (one query per worker round), so that a
+    # run does not read them itself.
+    uses_owner_bindings: ClassVar[bool]
 
     async def validate(
         self, config: dict[str, Any], owner: User, runtime: Runtime

@@ -90,6 +90,7 @@ def _summary(response: httpx.Response, method: str, url: str) -> dict[str, Any]:
 
 class ForwardAction:
     name: ClassVar[str] = "webhook"
+    uses_owner_bindings: ClassVar[bool] = False
 
     async def validate(
         self, config: dict[str, Any], owner: User, runtime: Runtime

@@ -37,6 +37,7 @@ async def _earlier_attempt(ctx: ActionContext) -> tuple[str | None, dict[str, in
 
 class NotifyAction:
     name: ClassVar[str] = "notify"
+    uses_owner_bindings: ClassVar[bool] = True
 
     async def validate(
         self, config: dict[str, Any], owner: User, runtime: Runtime
@@ -76,7 +77,10 @@ class NotifyAction:
         config = ctx.hook.action_config
         channels: list[str] = list(config.get("notifyChannels") or [])
         notify_owner = bool(config.get("notifyOwner", not channels))
-        verified = {target_of(b): b for b in await verified_bindings(ctx.runtime, ctx.owner.id)}
+        bindings = ctx.owner_bindings
+        if bindings is None:
+            bindings = await verified_bindings(ctx.runtime, ctx.owner.id)
+        verified = {target_of(b): b for b in bindings}
         # Checked again now: a channel may have been unlinked since the hook was saved.
         refused = [t for t in channels if t not in verified]
         wanted = list(verified) if notify_owner else [t for t in channels if t in verified]

@@ -27,6 +27,7 @@ def _required_text(config: dict[str, Any], field: str) -> str:
 
 class ToolAction:
     name: ClassVar[str] = "execute_tool"
+    uses_owner_bindings: ClassVar[bool] = False
 
     async def validate(
         self, config: dict[str, Any], owner: User, runtime: Runtime

@@ -261,6 +261,21 @@ async def list_bindings(
     return list(await session.scalars(query.order_by(ChannelBinding.created_at)))
 
 
+async def verified_bindings_of(
+    session: AsyncSession, user_ids: set[str]
+) -> dict[str, list[ChannelBinding]]:
+    """Each user's verified bindings, oldest first, in one statement (users without any map to
+    an empty list)."""
+    found: dict[str, list[ChannelBinding]] = {user_id: [] for user_id in user_ids}
+    if user_ids:
+        query = sa.select(ChannelBinding).where(
+            ChannelBinding.user_id.in_(user_ids), ChannelBinding.status == "verified"
+        )
+        for binding in await session.scalars(query.order_by(ChannelBinding.created_at)):
+            found[binding.user_id].append(binding)
+    return found
+
+
 async def verified_bindings(runtime: Runtime, user_id: str) -> list[ChannelBinding]:
     """The user's verified bindings, read without waiting for (or taking) SQLite's write lock,
     which the caller's own request may already hold."""

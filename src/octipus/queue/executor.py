@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from octipus.actions.base import ActionContext, ActionError, RetryableError
 from octipus.actions.registry import get_action
+from octipus.channels.linking import verified_bindings_of
 from octipus.db.ids import new_id
-from octipus.db.tables import Delivery, Hook, User, utcnow
+from octipus.db.tables import ChannelBinding, Delivery, Hook, User, utcnow
 from octipus.hooks.context import trigger_context, webhook_context
 from octipus.metrics import ACTION_SECONDS, EXECUTIONS_FINISHED
 from octipus.queue import queries
@@ -41,6 +42,7 @@ class Run:
     owner: User
     delivery: Delivery | None
     counted: bool  # already counted on the hook when claimed (maxExecutions/cooldownMs)
+    owner_bindings: list[ChannelBinding] | None = None  # for actions that use them
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,15 @@ class Outcome:
 
 
 async def prepare_runs(session: AsyncSession, claims: list[Claim], worker_id: str) -> list[Run]:
-    """In the claim transaction: load the claims' hooks, owners and deliveries (each once), and
-    mark `skipped` those the hook forbids now. Returns the runs to start, in claim order."""
+    """In the claim transaction: load the claims' hooks, owners, deliveries and (for actions
+    that use them) the owners' verified bindings, each once, and mark `skipped` those the hook
+    forbids now. Returns the runs to start, in claim order."""
     hooks = await queries.load_hooks(session, {c.hook_id for c in claims})
     deliveries = await queries.load_deliveries(
         session, {c.delivery_pk for c in claims if c.delivery_pk}
+    )
+    bindings = await verified_bindings_of(
+        session, {owner.id for hook, owner in hooks.values() if _uses_owner_bindings(hook)}
     )
     runs: list[Run] = []
     now = utcnow()
@@ -70,10 +76,18 @@ async def prepare_runs(session: AsyncSession, claims: list[Claim], worker_id: st
         reason, counted = await _hook_limits(session, hook, claim, now)
         if reason is None:
             delivery = deliveries.get(claim.delivery_pk) if claim.delivery_pk else None
-            runs.append(Run(claim, hook, owner, delivery, counted))
+            owner_bindings = bindings[owner.id] if _uses_owner_bindings(hook) else None
+            runs.append(Run(claim, hook, owner, delivery, counted, owner_bindings))
         elif await queries.mark_skipped(session, claim, worker_id, reason, now):
             EXECUTIONS_FINISHED.labels("skipped", hook.action).inc()
     return runs
+
+
+def _uses_owner_bindings(hook: Hook) -> bool:
+    try:
+        return get_action(hook.action).uses_owner_bindings
+    except KeyError:  # an unknown action fails when it runs
+        return False
 
 
 async def _hook_limits(
@@ -143,6 +157,7 @@ async def _run_action(runtime: Runtime, run: Run) -> dict[str, Any]:
         attempt=claim.attempt,
         source=claim.source,
         trigger=trigger_context(webhook_context(run.delivery), hook, claim.id),
+        owner_bindings=run.owner_bindings,
     )
     return await action.run(ctx)
 
