@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -182,3 +183,20 @@ async def test_a_batch_is_stored_while_the_previous_one_waits_for_its_fsync(
     assert not first.done()
     release.set()
     assert await first == [hook.id]
+
+
+async def test_sync_flushes_the_wal_file_with_fdatasync(
+    runtime: Runtime, hook: HookEntry, monkeypatch: pytest.MonkeyPatch
+):
+    writer = runtime.deliveries._sqlite_writer
+    assert writer is not None
+    synced: list[str] = []
+    real_fdatasync = os.fdatasync
+
+    def recording_fdatasync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", recording_fdatasync)
+    assert await runtime.deliveries.record(_item(hook, "synced")) == [hook.id]
+    assert synced and all(path.endswith(".db-wal") for path in synced)
