@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 from fake_telegram import TOKEN
-from machine import describe
+from machine import describe, disk_fsync
 from payload import SECRET, github_signature, push_payload
 from pyspy import start_py_spy, top_costs
 from servers import FakeTelegram, Octipus, Receiver, cpu_seconds, rss_kib
@@ -226,6 +226,7 @@ def drain(action: str, args: argparse.Namespace) -> None:
 def main() -> None:
     args = parse_args()
     print(f"machine: {describe()}")
+    print(f"disk: {disk_fsync()}")
     for action in ("forward", "notify") if args.action == "both" else (args.action,):
         drain(action, args)
 

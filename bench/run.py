@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 from load import RunResult, ensure_wrk, run_wrk
-from machine import describe
+from machine import describe, disk_fsync
 from payload import SECRET, github_signature, push_payload
 from pyspy import start_py_spy, top_costs
 from servers import AdnanhWebhook, Octipus, Server
@@ -101,6 +101,7 @@ def main() -> None:
     ensure_wrk()
     body = push_payload()
     print(f"machine: {describe()}")
+    print(f"disk: {disk_fsync()}")
     print(
         f"load: wrk -t1 -c{args.connections}, {args.seconds:.0f} s per run, {args.rounds} rounds,"
         f" {len(body)} byte GitHub push payload, HMAC-SHA256 (X-Hub-Signature-256)"
