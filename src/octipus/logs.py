@@ -48,6 +48,7 @@ def configure_logging(level: str, fmt: str) -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(max(logging.WARNING, root.level))
-    # alembic is chatty; httpx logs whole URLs at INFO, and URLs can carry tokens (Telegram's do).
+    # alembic is chatty; httpx (the agents' model clients) logs whole URLs at INFO, and URLs can
+    # carry tokens.
     for name in ("alembic", "httpx", "httpcore"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from octipus.config import Settings
@@ -17,9 +17,12 @@ from octipus.db.engine import (
     create_sqlite_writer,
 )
 from octipus.hooks.cache import HookCache
-from octipus.http_backend import operator_client
+from octipus.http_client import HttpClient, operator_client
 from octipus.ingress.batcher import DeliveryBatcher
 from octipus.queue.queries import queue_depth
+
+if TYPE_CHECKING:
+    from octipus.actions.ssrf import GuardedClient
 
 
 @dataclass
@@ -28,8 +31,8 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
-    http: httpx.AsyncClient  # operator-configured services (Telegram, Slack, agents)
-    outbound: httpx.AsyncClient  # user-configured URLs, through the SSRF guard
+    http: HttpClient  # operator-configured services (Telegram, Slack)
+    outbound: GuardedClient  # user-configured URLs, through the SSRF guard
     hooks: HookCache
     deliveries: DeliveryBatcher
     work_available: asyncio.Event = field(default_factory=asyncio.Event)

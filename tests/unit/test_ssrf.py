@@ -4,102 +4,59 @@ checked address while TLS, the Host header and the connection pool keep the host
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import socket
-from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
-import httpcore
-import httpx
+import aiohappyeyeballs
 import pytest
 
 from octipus.actions.ssrf import (
     BlockedDestination,
+    IPAddress,
     blocked_reason,
     guarded_client,
     send_guarded,
 )
+from octipus.http_client import HttpConnectError, HttpTimeout
+from tests.support.raw_http import raw_server, self_signed, tls_contexts
 from tests.support.receiver import Receiver, Reply
 
 NOTHING_ALLOWED: frozenset[str] = frozenset()
 LOOPBACK_ALLOWED = frozenset({"127.0.0.1"})
 
 
-class NoConnections(httpcore.AsyncNetworkBackend):
-    """Fails the test if the guard lets a connection through."""
+class Dialer:
+    """Stands in for the socket connect under aiohttp (aiohappyeyeballs.start_connection):
+    records the addresses aiohttp asks for, and connects them all to one local server instead,
+    so that public addresses can be "reached" without a network. Addresses in `unreachable`
+    are refused; without a `port` every connection fails the test."""
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise AssertionError(f"the guard connected to {host}:{port}")
-
-
-class FakeServer(httpcore.AsyncNetworkBackend):
-    """Answers 204 to every request without touching the network, recording what it saw."""
-
-    def __init__(self, unreachable: frozenset[str] = frozenset()) -> None:
+    def __init__(self, port: int | None = None, unreachable: frozenset[str] = frozenset()):
+        self.port = port
         self.unreachable = unreachable
-        self.connections: list[tuple[str, int]] = []
-        self.tls_names: list[str | None] = []
-        self.received = bytearray()
+        self.connected: list[tuple[str, int]] = []
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        if host in self.unreachable:
-            raise httpcore.ConnectError(f"{host} is unreachable")
-        self.connections.append((host, port))
-        return FakeConnection(self)
+    async def start_connection(self, addr_infos: list[Any], **kwargs: Any) -> socket.socket:
+        for _family, _type, _proto, _name, address in addr_infos:
+            if self.port is None:
+                raise AssertionError(f"the guard connected to {address[:2]}")
+            if address[0] in self.unreachable:
+                continue
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", self.port))
+            self.connected.append((address[0], address[1]))
+            return sock
+        raise OSError(errno.ECONNREFUSED, "Connection refused")
 
 
-class FakeConnection(httpcore.AsyncNetworkStream):
-    def __init__(self, server: FakeServer) -> None:
-        self.server = server
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return b"HTTP/1.1 204 No Content\r\n\r\n"
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self.server.received += buffer
-
-    async def aclose(self) -> None:
-        return None
-
-    async def start_tls(
-        self, ssl_context: object, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        self.server.tls_names.append(server_hostname)
-        return self
-
-    def get_extra_info(self, info: str) -> None:
-        return None
-
-
-class RecordingBackend(httpcore.AnyIOBackend):
-    """Real connections, recording the address each one was opened to."""
-
-    def __init__(self) -> None:
-        self.connections: list[tuple[str, int]] = []
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        self.connections.append((host, port))
-        return await super().connect_tcp(host, port, timeout, local_address, socket_options)
+def dialer(monkeypatch: pytest.MonkeyPatch, *args: Any, **kwargs: Any) -> Dialer:
+    fake = Dialer(*args, **kwargs)
+    monkeypatch.setattr(aiohappyeyeballs, "start_connection", fake.start_connection)
+    return fake
 
 
 def fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
@@ -115,6 +72,14 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> 
         ]
 
     monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture
+def tls(tmp_path: Path):
+    """A server context for a certificate naming the test hosts, and a client trusting it."""
+    return tls_contexts(
+        *self_signed(tmp_path, "hooks.example.com", "a.example.com", "b.example.com")
+    )
 
 
 @pytest.mark.parametrize(
@@ -157,107 +122,152 @@ def test_public_addresses_pass(address: str):
         ("http://10.0.0.1/hook", "10.0.0.1"),
         ("https://[::1]/", "::1"),
         ("http://[::ffff:10.0.0.1]/", "::ffff:a00:1"),
+        # Forms aiohttp takes for IP literals (so it skips the resolver) and sockets accept.
+        ("http://127.1/", r"127\.0\.0\.1 \(host 127\.1\)"),
+        ("http://2130706433/", r"127\.0\.0\.1 \(host 2130706433\)"),
     ],
 )
-async def test_literal_internal_addresses_are_refused_before_connecting(url: str, named: str):
-    async with guarded_client(NOTHING_ALLOWED, connect_with=NoConnections()) as http:
+async def test_literal_internal_addresses_are_refused_before_connecting(
+    monkeypatch, url: str, named: str
+):
+    dialer(monkeypatch)
+    async with guarded_client(NOTHING_ALLOWED) as http:
         with pytest.raises(BlockedDestination, match=named):
             await send_guarded(http, "POST", url, timeout=5)
 
 
 async def test_a_name_resolving_to_an_internal_address_is_refused_naming_both(monkeypatch):
     fake_dns(monkeypatch, {"metadata.internal": ["169.254.169.254"]})
-    async with guarded_client(NOTHING_ALLOWED, connect_with=NoConnections()) as http:
+    dialer(monkeypatch)
+    async with guarded_client(NOTHING_ALLOWED) as http:
         with pytest.raises(BlockedDestination, match=r"169\.254\.169\.254 \(host metadata"):
             await send_guarded(http, "GET", "http://metadata.internal/", timeout=5)
 
 
 async def test_a_name_with_any_internal_address_among_its_answers_is_refused(monkeypatch):
     fake_dns(monkeypatch, {"mixed.example.com": ["93.184.216.34", "10.1.2.3"]})
-    async with guarded_client(NOTHING_ALLOWED, connect_with=NoConnections()) as http:
+    dialer(monkeypatch)
+    async with guarded_client(NOTHING_ALLOWED) as http:
         with pytest.raises(BlockedDestination, match=r"10\.1\.2\.3"):
             await send_guarded(http, "GET", "http://mixed.example.com/", timeout=5)
 
 
+async def test_concurrent_requests_to_a_refused_name_are_all_refused(monkeypatch):
+    """aiohttp resolves a name once for concurrent requests and hands each the exception."""
+    fake_dns(monkeypatch, {"metadata.internal": ["169.254.169.254"]})
+    dialer(monkeypatch)
+    async with guarded_client(NOTHING_ALLOWED) as http:
+        outcomes = await asyncio.gather(
+            *(send_guarded(http, "GET", "http://metadata.internal/", timeout=5) for _ in range(3)),
+            return_exceptions=True,
+        )
+    assert [type(o) for o in outcomes] == [BlockedDestination] * 3
+
+
+async def test_an_injected_resolver_is_checked_the_same_way(monkeypatch):
+    asked: list[tuple[str, int]] = []
+
+    async def resolve(host: str, port: int, timeout: float | None) -> list[IPAddress]:
+        asked.append((host, port))
+        return [ipaddress.ip_address("10.0.0.7")]
+
+    dialer(monkeypatch)
+    async with guarded_client(NOTHING_ALLOWED, resolver=resolve) as http:
+        with pytest.raises(BlockedDestination, match=r"10\.0\.0\.7 \(host rebind\.example"):
+            await send_guarded(http, "GET", "https://rebind.example/", timeout=5)
+    assert asked == [("rebind.example", 443)]
+
+
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/"])
-async def test_non_http_schemes_are_refused(url: str):
-    async with guarded_client(NOTHING_ALLOWED, connect_with=NoConnections()) as http:
+async def test_non_http_schemes_are_refused(monkeypatch, url: str):
+    dialer(monkeypatch)
+    async with guarded_client(NOTHING_ALLOWED) as http:
         with pytest.raises(BlockedDestination, match="Only http and https"):
             await send_guarded(http, "GET", url, timeout=5)
 
 
 async def test_the_connection_goes_to_the_checked_ip_while_tls_and_host_name_the_host(
-    monkeypatch,
+    monkeypatch, tls
 ):
+    server_side, trusting = tls
     fake_dns(monkeypatch, {"hooks.example.com": ["93.184.216.34"]})
-    server = FakeServer()
-    async with guarded_client(NOTHING_ALLOWED, connect_with=server) as http:
-        response = await send_guarded(
-            http,
-            "POST",
-            "https://hooks.example.com:8443/in?x=1",
-            headers={"X-Test": "1"},
-            content=b"{}",
-            timeout=5,
-        )
-    assert response.status_code == 204
-    assert server.connections == [("93.184.216.34", 8443)]
-    assert server.tls_names == ["hooks.example.com"]
-    assert b"POST /in?x=1 HTTP/1.1\r\nHost: hooks.example.com:8443\r\n" in server.received
-    assert b"\r\nX-Test: 1\r\n" in server.received
+    async with raw_server(tls=server_side) as server:
+        connections = dialer(monkeypatch, server.port)
+        async with guarded_client(NOTHING_ALLOWED, ssl_context=trusting) as http:
+            response = await send_guarded(
+                http,
+                "POST",
+                "https://hooks.example.com:8443/in?x=1",
+                headers={"X-Test": "1"},
+                content=b"{}",
+                timeout=5,
+            )
+    assert response.status == 200
+    assert connections.connected == [("93.184.216.34", 8443)]
+    assert server.server_names == ["hooks.example.com"]  # and the certificate was checked for it
+    [request] = server.requests
+    assert request.head.startswith(b"POST /in?x=1 HTTP/1.1\r\n")
+    assert request.header("host") == "hooks.example.com:8443"
+    assert request.header("x-test") == "1"
+    assert request.body == b"{}"
 
 
-async def test_two_hostnames_on_one_ip_get_separate_tls_connections(monkeypatch):
+async def test_two_hostnames_on_one_ip_get_separate_tls_connections(monkeypatch, tls):
+    server_side, trusting = tls
     fake_dns(monkeypatch, {"a.example.com": ["93.184.216.34"], "b.example.com": ["93.184.216.34"]})
-    server = FakeServer()
-    async with guarded_client(NOTHING_ALLOWED, connect_with=server) as http:
-        for host in ("a.example.com", "b.example.com", "a.example.com"):
-            response = await send_guarded(http, "POST", f"https://{host}/in", timeout=5)
-            assert response.status_code == 204
-    assert server.connections == [("93.184.216.34", 443)] * 2  # the second a.example.com reuses
-    assert server.tls_names == ["a.example.com", "b.example.com"]
+    async with raw_server(tls=server_side) as server:
+        connections = dialer(monkeypatch, server.port)
+        async with guarded_client(NOTHING_ALLOWED, ssl_context=trusting) as http:
+            for host in ("a.example.com", "b.example.com", "a.example.com"):
+                response = await send_guarded(http, "POST", f"https://{host}/in", timeout=5)
+                assert response.status == 200
+    assert connections.connected == [("93.184.216.34", 443)] * 2  # the second a.example.com reuses
+    assert server.server_names == ["a.example.com", "b.example.com"]
+    assert server.connections == 2
 
 
 async def test_an_unreachable_address_falls_back_to_the_next_checked_one(monkeypatch):
     fake_dns(monkeypatch, {"two.example.com": ["2606:4700:4700::1111", "93.184.216.34"]})
-    server = FakeServer(unreachable=frozenset({"2606:4700:4700::1111"}))
-    async with guarded_client(NOTHING_ALLOWED, connect_with=server) as http:
-        response = await send_guarded(http, "GET", "http://two.example.com/", timeout=5)
-    assert response.status_code == 204
-    assert server.connections == [("93.184.216.34", 80)]
+    async with raw_server() as server:
+        connections = dialer(monkeypatch, server.port, frozenset({"2606:4700:4700::1111"}))
+        async with guarded_client(NOTHING_ALLOWED) as http:
+            response = await send_guarded(http, "GET", "http://two.example.com/", timeout=5)
+    assert response.status == 200
+    assert connections.connected == [("93.184.216.34", 80)]
 
 
-async def test_names_sharing_an_address_reach_the_receiver_on_their_own_connections(
-    monkeypatch, receiver: Receiver
-):
+async def test_names_sharing_an_address_reach_a_real_server_on_their_own_connections(monkeypatch):
     fake_dns(monkeypatch, {"a.test": ["127.0.0.1"], "b.test": ["127.0.0.1"]})
-    port = httpx.URL(receiver.url).port
-    backend = RecordingBackend()
-    async with guarded_client(frozenset({"a.test", "b.test"}), connect_with=backend) as http:
-        for host in ("a.test", "b.test"):
-            response = await send_guarded(http, "GET", f"http://{host}:{port}/in", timeout=5)
-            assert response.status_code == 200
-    assert backend.connections == [("127.0.0.1", port)] * 2
-    assert [r.headers["host"] for r in receiver.requests("/in")] == [
+    async with raw_server() as server:
+        port = server.port
+        async with guarded_client(frozenset({"a.test", "b.test"})) as http:
+            for host in ("a.test", "b.test", "a.test"):
+                response = await send_guarded(http, "GET", f"http://{host}:{port}/in", timeout=5)
+                assert response.status == 200
+    assert server.connections == 2
+    assert [r.header("host") for r in server.requests] == [
         f"a.test:{port}",
         f"b.test:{port}",
+        f"a.test:{port}",
     ]
 
 
 async def test_an_unresolvable_host_is_a_connect_error_for_the_caller(monkeypatch):
     fake_dns(monkeypatch, {})
-    async with guarded_client(NOTHING_ALLOWED, connect_with=NoConnections()) as http:
-        with pytest.raises(httpx.ConnectError, match=r"Cannot resolve host nowhere\.example"):
+    dialer(monkeypatch)
+    async with guarded_client(NOTHING_ALLOWED) as http:
+        with pytest.raises(HttpConnectError, match=r"Cannot resolve host nowhere\.example"):
             await send_guarded(http, "GET", "http://nowhere.example/", timeout=5)
 
 
-async def test_a_resolver_that_never_answers_is_a_connect_timeout(monkeypatch):
+async def test_a_resolver_that_never_answers_is_a_timeout(monkeypatch):
     async def getaddrinfo(*args, **kwargs):
         await asyncio.Event().wait()
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
-    async with guarded_client(NOTHING_ALLOWED, connect_with=NoConnections()) as http:
-        with pytest.raises(httpx.ConnectTimeout, match=r"Resolving slow\.example timed out"):
+    dialer(monkeypatch)
+    async with guarded_client(NOTHING_ALLOWED) as http:
+        with pytest.raises(HttpTimeout, match=r"slow\.example:80 within 0\.1s"):
             await send_guarded(http, "GET", "http://slow.example/", timeout=0.1)
 
 
@@ -266,7 +276,7 @@ async def test_an_allow_listed_host_is_reached(receiver: Receiver):
         response = await send_guarded(
             http, "POST", f"{receiver.url}/in", content=b"hello", timeout=5
         )
-    assert response.status_code == 200
+    assert response.status == 200
     [received] = receiver.requests("/in")
     assert received.body == b"hello"
 
@@ -275,5 +285,15 @@ async def test_redirects_are_returned_not_followed(receiver: Receiver):
     receiver.script("/moved", Reply(302, b"", {"Location": f"{receiver.url}/target"}))
     async with guarded_client(LOOPBACK_ALLOWED) as http:
         response = await send_guarded(http, "GET", f"{receiver.url}/moved", timeout=5)
-    assert response.status_code == 302
+    assert response.status == 302
+    assert response.headers["location"] == f"{receiver.url}/target"
     assert receiver.requests("/target") == []
+
+
+async def test_environment_proxies_are_ignored(monkeypatch, receiver: Receiver):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with guarded_client(LOOPBACK_ALLOWED) as http:
+        response = await send_guarded(http, "GET", f"{receiver.url}/in", timeout=5)
+    assert response.status == 200

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-import httpx
 import orjson
 
 from octipus import __version__
@@ -13,6 +12,7 @@ from octipus.actions.base import ActionContext, ActionError, ConfigError, Retrya
 from octipus.actions.ssrf import send_guarded
 from octipus.db.tables import User
 from octipus.hooks.templates import render, render_value
+from octipus.http_client import HttpError, HttpInvalidRequest, HttpTimeout, Reply
 from octipus.ingress.sign import sign_headers
 from octipus.queue.backoff import parse_retry_after
 from octipus.runtime import Runtime
@@ -77,10 +77,10 @@ def _body(
     return webhook["rawBody"].encode(), webhook["headers"].get("content-type")
 
 
-def _summary(response: httpx.Response, method: str, url: str) -> dict[str, Any]:
+def _summary(response: Reply, method: str, url: str) -> dict[str, Any]:
     """What the execution log keeps of the receiver's answer."""
     return {
-        "status": response.status_code,
+        "status": response.status,
         "method": method,
         "url": url,
         "headers": {h: response.headers[h] for h in KEPT_RESPONSE_HEADERS if h in response.headers},
@@ -146,19 +146,19 @@ class ForwardAction:
                 content=body,
                 timeout=settings.forward_timeout_seconds,
             )
-        except httpx.TimeoutException:
+        except HttpTimeout:
             raise RetryableError(
                 f"{method} {url} timed out after {settings.forward_timeout_seconds:g}s"
             ) from None
-        except httpx.LocalProtocolError as exc:
+        except HttpInvalidRequest as exc:
             raise ActionError(f"{method} {url} could not be sent: {exc}") from None
-        except httpx.TransportError as exc:
+        except HttpError as exc:
             raise RetryableError(f"{method} {url} failed: {type(exc).__name__}: {exc}") from None
         result = _summary(response, method, url)
-        status = response.status_code
+        status = response.status
         if response.is_success:
             return result
-        message = f"{method} {url} answered {status} {response.reason_phrase}".rstrip()
+        message = f"{method} {url} answered {status} {response.reason}".rstrip()
         if status in (408, 429) or status >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             raise RetryableError(message, retry_after=retry_after, result=result)

@@ -15,12 +15,12 @@ import hashlib
 from typing import Any, ClassVar
 
 import apprise
-import httpcore
 
 from octipus.actions.base import ActionError, RetryableError
 from octipus.actions.ssrf import BlockedDestination, checked_addresses
 from octipus.channels.base import Destination
 from octipus.db.tables import ChannelBinding
+from octipus.http_client import HttpConnectError, HttpTimeout
 
 CHANNEL_TYPE = "apprise"
 SELF_HOSTED_SCHEMES = frozenset(
@@ -62,7 +62,7 @@ async def check_host(url: str, allow_hosts: frozenset[str]) -> None:
         await checked_addresses(host, service.port or 443, RESOLVE_TIMEOUT, allow_hosts)
     except BlockedDestination as exc:
         raise InvalidDestination(str(exc)) from None
-    except (httpcore.ConnectError, httpcore.ConnectTimeout):
+    except (HttpConnectError, HttpTimeout):
         raise InvalidDestination(f"cannot resolve the host {host!r}") from None
 
 

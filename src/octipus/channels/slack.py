@@ -1,4 +1,4 @@
-"""Slack Web API over httpx (conversations.open + chat.postMessage) and the `/link` command.
+"""Slack Web API (conversations.open + chat.postMessage, over octipus.http_client) and `/link`.
 
 Messages go out with `mrkdwn: false` and Slack's three control characters escaped, so payload
 data shows as typed and can never become a mention (`<!channel>`) or a link.
@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import httpx
-
 from octipus.channels.base import (
     Destination,
     InboundCommand,
@@ -19,6 +17,7 @@ from octipus.channels.base import (
 )
 from octipus.config import Settings
 from octipus.db.tables import ChannelBinding
+from octipus.http_client import HttpClient, HttpError
 from octipus.queue.backoff import parse_retry_after
 
 # Slack truncates `text` at 40,000 characters and asks for at most 4,000 for readable messages.
@@ -37,7 +36,7 @@ def escape_text(text: str) -> str:
 class SlackAdapter:
     channel_type: ClassVar[str] = "slack"
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient):
+    def __init__(self, settings: Settings, http: HttpClient):
         if not settings.slack_bot_token:
             raise ValueError("OCTIPUS_SLACK_BOT_TOKEN is not set")
         self.token = settings.slack_bot_token
@@ -52,7 +51,7 @@ class SlackAdapter:
                 json=payload,
                 headers={"Authorization": f"Bearer {self.token}"},
             )
-        except httpx.HTTPError as exc:
+        except HttpError as exc:
             raise unreachable("Slack", exc, self.token) from None
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         try:
@@ -60,10 +59,10 @@ class SlackAdapter:
         except ValueError:
             body = {}
         body = body if isinstance(body, dict) else {}
-        if response.status_code == 200 and body.get("ok"):
+        if response.status == 200 and body.get("ok"):
             return body
-        error = str(body.get("error") or f"HTTP {response.status_code}")
-        status = response.status_code
+        error = str(body.get("error") or f"HTTP {response.status}")
+        status = response.status
         if status == 200 and error in TRANSIENT_ERRORS:
             status = 429 if error == "ratelimited" else 503
         raise platform_failure("Slack", status, f"{method}: {error}", retry_after)

@@ -1,4 +1,4 @@
-"""Telegram Bot API over httpx: `{api}/bot<token>/<method>`, JSON in, `{"ok": ...}` out.
+"""Telegram Bot API (over http_client): `{api}/bot<token>/<method>`, JSON in, `{"ok": ...}` out.
 
 Messages go out as plain text (no `parse_mode`): payload data can contain anything, and plain
 text is the one format Telegram can never refuse to parse.
@@ -6,11 +6,7 @@ text is the one format Telegram can never refuse to parse.
 
 from __future__ import annotations
 
-import logging
-import re
 from typing import Any, ClassVar
-
-import httpx
 
 from octipus.channels.base import (
     Destination,
@@ -20,32 +16,20 @@ from octipus.channels.base import (
 )
 from octipus.config import Settings
 from octipus.db.tables import ChannelBinding
+from octipus.http_client import HttpClient, HttpError
 
 MAX_MESSAGE_CHARS = 4096
 WEBHOOK_ROUTE = "/api/channels/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-_TOKEN_IN_URL = re.compile(r"/bot[^/\s]+/")
-
-
-class _RedactBotToken(logging.Filter):
-    """httpx logs every request URL, and Telegram's carry the bot token: hide it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _TOKEN_IN_URL.sub("/bot<redacted>/", str(a)) if isinstance(a, httpx.URL) else a
-                for a in record.args
-            )
-        return True
-
-
-logging.getLogger("httpx").addFilter(_RedactBotToken())
+# getUpdates answers up to 100 messages of up to 4,096 characters each: more than the client's
+# default 1 MiB at worst, and a truncated answer would never parse.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
 class TelegramAdapter:
     channel_type: ClassVar[str] = "telegram"
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient):
+    def __init__(self, settings: Settings, http: HttpClient):
         if not settings.telegram_bot_token:
             raise ValueError("OCTIPUS_TELEGRAM_BOT_TOKEN is not set")
         self.token = settings.telegram_bot_token
@@ -56,22 +40,24 @@ class TelegramAdapter:
         """Call one Bot API method and return its `result`; raise RetryableError/ActionError."""
         url = f"{self.api_url}/bot{self.token}/{method}"
         try:
-            response = await self.http.post(url, json=payload, timeout=timeout)
-        except httpx.HTTPError as exc:
+            response = await self.http.post(
+                url, json=payload, timeout=timeout, max_body=MAX_ANSWER_BYTES
+            )
+        except HttpError as exc:
             raise unreachable("Telegram", exc, self.token) from None
         try:
             body = response.json()
         except ValueError:
             body = {}
-        if response.status_code == 200 and isinstance(body, dict) and body.get("ok"):
+        if response.status == 200 and isinstance(body, dict) and body.get("ok"):
             return body.get("result")
         body = body if isinstance(body, dict) else {}
-        status = int(body.get("error_code") or response.status_code)
+        status = int(body.get("error_code") or response.status)
         retry_after = (body.get("parameters") or {}).get("retry_after")
         raise platform_failure(
             "Telegram",
             status,
-            f"{method}: {body.get('description') or f'HTTP {response.status_code}'}",
+            f"{method}: {body.get('description') or f'HTTP {response.status}'}",
             float(retry_after) if isinstance(retry_after, int | float) else None,
         )
 

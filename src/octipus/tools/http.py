@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from octipus.actions.ssrf import BlockedDestination, send_guarded
+from octipus.http_client import HttpError, HttpInvalidRequest, HttpTimeout, Reply
 from octipus.tools.base import ActionSpec, Tool, ToolContext, ToolError
 
 BODY_TAIL_CHARS = 16 * 1024
@@ -51,17 +51,15 @@ def _encode_body(params: HttpParams) -> tuple[bytes | None, dict[str, str]]:
     return orjson.dumps(params.body), headers
 
 
-def _response_result(
-    params: HttpParams, response: httpx.Response, started: float
-) -> dict[str, Any]:
+def _response_result(params: HttpParams, response: Reply, started: float) -> dict[str, Any]:
     text = response.text
     return {
         "method": params.method,
         "url": params.url,
-        "status": response.status_code,
+        "status": response.status,
         "contentType": response.headers.get("content-type"),
         "body": text[:BODY_TAIL_CHARS],
-        "truncated": len(text) > BODY_TAIL_CHARS,
+        "truncated": response.truncated or len(text) > BODY_TAIL_CHARS,
         "durationMs": int((time.monotonic() - started) * 1000),
     }
 
@@ -82,14 +80,16 @@ async def send_request(params: HttpParams, ctx: ToolContext) -> dict[str, Any]:
         )
     except BlockedDestination as exc:
         raise ToolError(str(exc), request) from None
-    except httpx.TimeoutException:
+    except HttpTimeout:
         raise ToolError(
             f"no response within {params.timeout:g}s", request, retryable=True
         ) from None
-    except httpx.HTTPError as exc:
+    except HttpInvalidRequest as exc:
+        raise ToolError(f"request cannot be sent: {exc}", request) from None
+    except HttpError as exc:
         raise ToolError(f"request failed: {exc}", request, retryable=True) from None
     result = _response_result(params, response, started)
-    status = response.status_code
+    status = response.status
     if 200 <= status < 300:
         return result
     retryable = status >= 500 or status in RETRYABLE_STATUS
