@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from octipus.config import Settings
+from octipus.db.thread import inline_connect
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -82,6 +84,23 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         settings.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True, **JSON_CODEC
     )
+
+
+def create_inline_sqlite_engine(settings: Settings) -> AsyncEngine | None:
+    """An async engine on the same SQLite file whose statements run on the calling thread (for
+    db/thread.py's DatabaseThread, which runs whole transactions there); None otherwise."""
+    url = _sqlite_url(settings)
+    if url is None or url.database in (None, "", ":memory:"):
+        return None
+    engine = create_async_engine(
+        url,
+        async_creator=partial(inline_connect, url.database),
+        pool_size=1,
+        max_overflow=0,
+        **JSON_CODEC,
+    )
+    _prepare_sqlite(engine.sync_engine, settings.sqlite_synchronous)
+    return engine
 
 
 def create_sqlite_writer(settings: Settings) -> Engine | None:

@@ -8,19 +8,24 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from octipus.db.engine import create_inline_sqlite_engine
 from octipus.db.ids import new_id
 from octipus.db.tables import utcnow
+from octipus.db.thread import DatabaseThread
 from octipus.queue import queries
 from octipus.queue.executor import Outcome, Run, attempt, prepare_runs, store_outcomes
 from octipus.runtime import Runtime
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Worker:
@@ -43,8 +48,12 @@ class Worker:
         self._listener: Any = None  # asyncpg.Connection on PostgreSQL
         self._stopping = False
         self._next_upkeep = 0.0
+        self._database: DatabaseThread | None = None  # SQLite: rounds run in their own thread
 
     async def start(self) -> None:
+        engine = create_inline_sqlite_engine(self.runtime.settings)
+        if engine is not None:
+            self._database = DatabaseThread(engine, name=f"octipus-worker-db-{self.id[-8:]}")
         if not self.runtime.settings.is_sqlite:
             await self._listen()
         self._loop = asyncio.create_task(self._work_loop(), name=f"worker {self.id}")
@@ -67,11 +76,16 @@ class Worker:
                 task.cancel()
             if unfinished:
                 await asyncio.wait(unfinished)
-        async with self.runtime.sessions.begin() as session:
-            if self._ended:
-                await store_outcomes(session, self._take_ended(), self.id)
-            released = await queries.release_unfinished(session, self.id, utcnow())
+        released = await self._transact(self._release)
+        if self._database is not None:
+            await self._database.close()
         log.info("worker stopped", extra={"worker": self.id, "requeued": released})
+
+    async def _release(self, session: AsyncSession) -> int:
+        """Store what ended and return this worker's unfinished runs to the queue."""
+        if self._ended:
+            await store_outcomes(session, self._take_ended(), self.id)
+        return await queries.release_unfinished(session, self.id, utcnow())
 
     async def _work_loop(self) -> None:
         while not self._stopping:
@@ -94,21 +108,7 @@ class Worker:
             return
         ended = self._take_ended()
         try:
-            async with self.runtime.sessions.begin() as session:
-                now = utcnow()
-                if ended:
-                    await store_outcomes(session, ended, self.id)
-                if upkeep:
-                    await self._upkeep(session, now)
-                claims = await queries.claim_due_executions(
-                    session,
-                    self.id,
-                    limit=free,
-                    per_hook_limit=settings.hook_concurrency,
-                    lease_seconds=settings.lease_seconds,
-                    now=now,
-                )
-                runs = await prepare_runs(session, claims, self.id) if claims else []
+            runs = await self._transact(partial(self._round_statements, ended, upkeep, free))
         except BaseException:
             self._ended[:0] = ended  # not stored: try again next round
             raise
@@ -121,6 +121,32 @@ class Worker:
             task = asyncio.create_task(self._run(run), name=f"execution {run.claim.id}")
             self._running.add(task)
             task.add_done_callback(self._finished)
+
+    async def _round_statements(
+        self, ended: list[tuple[Run, Outcome]], upkeep: bool, free: int, session: AsyncSession
+    ) -> list[Run]:
+        settings = self.runtime.settings
+        now = utcnow()
+        if ended:
+            await store_outcomes(session, ended, self.id)
+        if upkeep:
+            await self._upkeep(session, now)
+        claims = await queries.claim_due_executions(
+            session,
+            self.id,
+            limit=free,
+            per_hook_limit=settings.hook_concurrency,
+            lease_seconds=settings.lease_seconds,
+            now=now,
+        )
+        return await prepare_runs(session, claims, self.id) if claims else []
+
+    async def _transact(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`work` in one transaction: on SQLite in the worker's database thread."""
+        if self._database is not None:
+            return await self._database.transact(work)
+        async with self.runtime.sessions.begin() as session:
+            return await work(session)
 
     async def _upkeep(self, session: AsyncSession, now: datetime) -> None:
         """Heartbeat for this worker's runs, and recovery of runs whose worker died."""

@@ -1,0 +1,70 @@
+"""DatabaseThread: whole transactions on SQLite in a thread of their own, statements inline."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from octipus.config import Settings
+from octipus.db.engine import create_inline_sqlite_engine
+from octipus.db.thread import DatabaseThread
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[DatabaseThread]:
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    engine = create_inline_sqlite_engine(settings)
+    assert engine is not None
+    thread = DatabaseThread(engine, name="test-db")
+    await thread.transact(_create_table)
+    yield thread
+    await thread.close()
+
+
+async def _create_table(session: AsyncSession) -> None:
+    await session.execute(sa.text("create table items (name text primary key)"))
+
+
+async def _insert(names: list[str], session: AsyncSession) -> str:
+    for name in names:
+        await session.execute(sa.text("insert into items values (:n)"), {"n": name})
+    return threading.current_thread().name
+
+
+async def _names(session: AsyncSession) -> list[str]:
+    return list(await session.scalars(sa.text("select name from items order by name")))
+
+
+async def test_a_transaction_runs_whole_on_the_database_thread_without_aiosqlite_threads(
+    database: DatabaseThread,
+):
+    threads_before = threading.active_count()
+    ran_on = await database.transact(lambda s: _insert(["a", "b"], s))
+    assert ran_on == "test-db"
+    assert threading.active_count() == threads_before  # statements ran inline, no new threads
+    assert await database.transact(_names) == ["a", "b"]
+
+
+async def test_a_failing_transaction_is_rolled_back_and_its_error_reaches_the_caller(
+    database: DatabaseThread,
+):
+    await database.transact(lambda s: _insert(["a"], s))
+    with pytest.raises(IntegrityError):
+        await database.transact(lambda s: _insert(["b", "a"], s))
+    assert await database.transact(_names) == ["a"]
+
+
+async def test_closing_stops_the_thread(tmp_path: Path):
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    engine = create_inline_sqlite_engine(settings)
+    assert engine is not None
+    thread = DatabaseThread(engine, name="closing-db")
+    await thread.transact(_create_table)
+    await thread.close()
+    assert "closing-db" not in {t.name for t in threading.enumerate()}
