@@ -14,6 +14,7 @@ from octipus.logs import configure_logging
 def _serve(settings: Settings, with_worker: bool) -> None:
     import uvicorn
 
+    from octipus.api.http_protocol import OneWriteHttpToolsProtocol
     from octipus.app import create_app
 
     configure_logging(settings.log_level, settings.log_format)
@@ -23,7 +24,7 @@ def _serve(settings: Settings, with_worker: bool) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=OneWriteHttpToolsProtocol,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
