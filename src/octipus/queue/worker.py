@@ -76,15 +76,15 @@ class Worker:
                 task.cancel()
             if unfinished:
                 await asyncio.wait(unfinished)
-        released = await self._transact(self._release)
+        released = await self._transact(partial(self._release, self._take_ended()))
         if self._database is not None:
             await self._database.close()
         log.info("worker stopped", extra={"worker": self.id, "requeued": released})
 
-    async def _release(self, session: AsyncSession) -> int:
+    async def _release(self, ended: list[tuple[Run, Outcome]], session: AsyncSession) -> int:
         """Store what ended and return this worker's unfinished runs to the queue."""
-        if self._ended:
-            await store_outcomes(session, self._take_ended(), self.id)
+        if ended:
+            await store_outcomes(session, ended, self.id)
         return await queries.release_unfinished(session, self.id, utcnow())
 
     async def _work_loop(self) -> None:
