@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,25 @@ async def test_closing_stops_the_thread(tmp_path: Path):
     await thread.transact(_create_table)
     await thread.close()
     assert "closing-db" not in {t.name for t in threading.enumerate()}
+
+
+async def test_after_commit_runs_after_each_committed_transaction_only(tmp_path: Path):
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    engine = create_inline_sqlite_engine(settings)
+    assert engine is not None
+    seen: list[list[str]] = []
+    thread = DatabaseThread(engine, after_commit=lambda: seen.append(_committed(tmp_path)))
+    try:
+        await thread.transact(_create_table)
+        await thread.transact(lambda s: _insert(["a"], s))
+        with pytest.raises(IntegrityError):
+            await thread.transact(lambda s: _insert(["a"], s))
+    finally:
+        await thread.close()
+    assert seen == [[], ["a"]]  # each saw its own commit; the failed one ran nothing
+
+
+def _committed(folder: Path) -> list[str]:
+    """What another connection reads: the commit happened before `after_commit`."""
+    with closing(sqlite3.connect(folder / "t.db")) as db:
+        return [name for (name,) in db.execute("select name from items order by name")]

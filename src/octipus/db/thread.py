@@ -58,10 +58,17 @@ def inline_connect(database: str) -> InlineConnection:
 
 
 class DatabaseThread:
-    """Runs transactions on `engine` (built with `inline_connect`) in a thread of its own."""
+    """Runs transactions on `engine` (built with `inline_connect`) in a thread of its own;
+    `after_commit` runs there after each commit, before the caller is answered."""
 
-    def __init__(self, engine: AsyncEngine, name: str = "octipus-db"):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        name: str = "octipus-db",
+        after_commit: Callable[[], None] | None = None,
+    ):
         self._engine = engine
+        self._after_commit = after_commit  # e.g. sync the WAL, outside SQLite's write lock
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
@@ -73,7 +80,10 @@ class DatabaseThread:
 
     async def _transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         async with self._sessions.begin() as session:
-            return await work(session)
+            result = await work(session)
+        if self._after_commit is not None:
+            self._after_commit()
+        return result
 
     async def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self._loop))

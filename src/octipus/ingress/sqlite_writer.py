@@ -8,7 +8,6 @@ exactly as if SQLAlchemy had written them. The SQL is built from the table defin
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -17,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from octipus.db.engine import sync_wal
 from octipus.db.tables import Delivery, Execution
 from octipus.ingress.accept import Accepted, execution_rows, fired_hooks
 
@@ -59,7 +59,8 @@ class SQLiteDeliveryWriter:
         self._engine = engine
         self._fsync = fsync
         self._transaction = threading.Lock()
-        self._wal = f"{engine.url.database}-wal"
+        assert engine.url.database
+        self._database = engine.url.database
         self._default_max_attempts = default_max_attempts
         tables = Delivery.metadata.tables
         self._deliveries = TableEncoder(tables[Delivery.__tablename__], engine.dialect)
@@ -94,20 +95,8 @@ class SQLiteDeliveryWriter:
             pooled.close()
 
     def sync(self) -> None:
-        """fdatasync the WAL: every transaction committed before this call is then durable.
-
-        The writer's connection commits with synchronous=NORMAL (no sync), so this is what makes
-        its commits survive a power loss, as synchronous=FULL would, but outside the write lock.
-        fdatasync, as SQLite itself uses on Linux: it flushes the data and the file's size, but
-        not its modification time, so a WAL rewritten in place after a checkpoint needs no
-        filesystem journal commit, which on a busy disk can stall for 100 ms or more
-        (bench/README.md).
-        """
-        fd = os.open(self._wal, os.O_RDONLY)
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
+        """Make every batch committed so far durable (db/engine.py `sync_wal`)."""
+        sync_wal(self._database)
 
     def _insert(self, cursor: Any, items: Sequence[Accepted]) -> list[list[str]]:
         deliveries = [item.delivery for item in items]

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from octipus.db.engine import create_inline_sqlite_engine
+from octipus.db.engine import create_inline_sqlite_engine, sync_wal
 from octipus.db.ids import new_id
 from octipus.db.tables import utcnow
 from octipus.db.thread import DatabaseThread
@@ -51,9 +51,16 @@ class Worker:
         self._database: DatabaseThread | None = None  # SQLite: rounds run in their own thread
 
     async def start(self) -> None:
-        engine = create_inline_sqlite_engine(self.runtime.settings)
+        settings = self.runtime.settings
+        engine = create_inline_sqlite_engine(settings)
         if engine is not None:
-            self._database = DatabaseThread(engine, name=f"octipus-worker-db-{self.id[-8:]}")
+            assert engine.url.database
+            synced = settings.sqlite_synchronous == "full"
+            self._database = DatabaseThread(
+                engine,
+                name=f"octipus-worker-db-{self.id[-8:]}",
+                after_commit=partial(sync_wal, engine.url.database) if synced else None,
+            )
         if not self.runtime.settings.is_sqlite:
             await self._listen()
         self._loop = asyncio.create_task(self._work_loop(), name=f"worker {self.id}")
