@@ -21,6 +21,7 @@ from functools import cache, cached_property
 from typing import Any
 
 import aiohttp
+import httpx
 import orjson
 from aiohttp.abc import AbstractResolver
 from aiohttp.helpers import get_env_proxy_for_url
@@ -95,17 +96,9 @@ def _charset(content_type: str | None) -> str:
 
 @cache
 def default_ssl_context() -> ssl.SSLContext:
-    """The context httpx used (and so Octipus before aiohttp): SSL_CERT_FILE or SSL_CERT_DIR
-    when set, else certifi's CA bundle, else the system's."""
-    if os.environ.get("SSL_CERT_FILE"):
-        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-    if os.environ.get("SSL_CERT_DIR"):
-        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
-    try:
-        import certifi
-    except ImportError:  # pragma: no cover - certifi comes with httpx
-        return ssl.create_default_context()
-    return ssl.create_default_context(cafile=certifi.where())
+    """httpx's context, as Octipus used before aiohttp: SSL_CERT_FILE or SSL_CERT_DIR when set,
+    else certifi's CA bundle."""
+    return httpx.create_ssl_context()
 
 
 def _where(url: URL) -> str:

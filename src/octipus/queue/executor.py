@@ -64,8 +64,9 @@ async def prepare_runs(session: AsyncSession, claims: list[Claim], worker_id: st
     deliveries = await queries.load_deliveries(
         session, {c.delivery_pk for c in claims if c.delivery_pk}
     )
+    wanted = {hook.id for hook, _ in hooks.values() if _uses_owner_bindings(hook)}
     bindings = await verified_bindings_of(
-        session, {owner.id for hook, owner in hooks.values() if _uses_owner_bindings(hook)}
+        session, {owner.id for hook, owner in hooks.values() if hook.id in wanted}
     )
     runs: list[Run] = []
     now = utcnow()
@@ -76,7 +77,7 @@ async def prepare_runs(session: AsyncSession, claims: list[Claim], worker_id: st
         reason, counted = await _hook_limits(session, hook, claim, now)
         if reason is None:
             delivery = deliveries.get(claim.delivery_pk) if claim.delivery_pk else None
-            owner_bindings = bindings[owner.id] if _uses_owner_bindings(hook) else None
+            owner_bindings = bindings[owner.id] if hook.id in wanted else None
             runs.append(Run(claim, hook, owner, delivery, counted, owner_bindings))
         elif await queries.mark_skipped(session, claim, worker_id, reason, now):
             EXECUTIONS_FINISHED.labels("skipped", hook.action).inc()
