@@ -20,6 +20,7 @@ import httpx
 from load import RunResult, ensure_wrk, run_wrk
 from machine import describe, disk_fsync
 from payload import SECRET, github_signature, push_payload
+from prometheus_client.parser import text_string_to_metric_families
 from pyspy import start_py_spy, top_costs
 from servers import AdnanhWebhook, Octipus, Server
 
@@ -70,6 +71,33 @@ def committed_executions(octipus: Octipus) -> int:
     """Execution rows in Octipus's database (read beside the running server; WAL allows it)."""
     with closing(sqlite3.connect(f"file:{octipus.dir}/octipus.db?mode=ro", uri=True)) as db:
         return int(db.execute("select count(*) from executions").fetchone()[0])
+
+
+def ingress_totals(octipus: Octipus) -> dict[str, float]:
+    """Octipus's ingress histograms so far (/metrics): `_sum` and `_count` by name and phase."""
+    text = httpx.get(f"{octipus.base}/metrics", timeout=10).text
+    return {
+        f"{s.name}:{s.labels.get('phase', '')}": s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.startswith("octipus_ingress_") and s.name.endswith(("_sum", "_count"))
+    }
+
+
+def ingress_breakdown(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    """How the run's deliveries were committed: batches, their size, mean commit and sync."""
+    grew = {name: value - before.get(name, 0.0) for name, value in after.items()}
+    batches = grew["octipus_ingress_batch_deliveries_count:"]
+    size = grew["octipus_ingress_batch_deliveries_sum:"] / max(1.0, batches)
+
+    def mean_ms(phase: str) -> float:
+        count = grew[f"octipus_ingress_write_seconds_count:{phase}"]
+        return 1000 * grew[f"octipus_ingress_write_seconds_sum:{phase}"] / max(1.0, count)
+
+    return (
+        f"           ingress: {batches / seconds:.0f} batches/s of {size:.1f} deliveries;"
+        f" mean transaction {mean_ms('commit'):.2f} ms, WAL sync {mean_ms('sync'):.2f} ms"
+    )
 
 
 def print_run(result: RunResult, note: str = "") -> None:
@@ -132,6 +160,7 @@ def compare(args: argparse.Namespace, body_file: Path) -> None:
             print(f"round {round_no}:")
             for server in servers:
                 before = committed_executions(octipus) if server is octipus else 0
+                totals = ingress_totals(octipus) if server is octipus else {}
                 profiling = args.profile and server is octipus and round_no == 1
                 spy = start_py_spy(octipus.pid, args.seconds, args.profile) if profiling else None
                 result = run_wrk(
@@ -143,6 +172,8 @@ def compare(args: argparse.Namespace, body_file: Path) -> None:
                     note = f"  committed {committed_executions(octipus) - before}"
                 results[server.name].append(result)
                 print_run(result, note)
+                if server is octipus:
+                    print(ingress_breakdown(totals, ingress_totals(octipus), result.seconds))
                 if spy is not None:
                     spy.wait(60)
                     print(top_costs(args.profile))

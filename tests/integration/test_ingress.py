@@ -9,6 +9,7 @@ import uuid
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.hooks import make_hook, send_github, unique_path
 from tests.support.server import ServerProcess
@@ -280,3 +281,38 @@ def test_health_needs_no_token_and_metrics_count_deliveries(server: ServerProces
             break
     assert "octipus_deliveries_accepted_total" in text
     assert 'octipus_deliveries_rejected_total{reason="not_found"}' in text or "queue_depth" in text
+
+
+def _ingress_samples(server: ServerProcess) -> dict[str, float]:
+    """The ingress batch and write histograms' `_count` and `_sum` samples, by name and phase."""
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{server.url}/metrics").text):
+        if family.name in ("octipus_ingress_batch_deliveries", "octipus_ingress_write_seconds"):
+            for s in family.samples:
+                if s.name.endswith(("_count", "_sum")):
+                    samples[s.name + s.labels.get("phase", "")] = s.value
+    return samples
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_metrics_show_how_deliveries_were_committed(request, server_factory, database: str):
+    env = {"OCTIPUS_WORKER_ENABLED": "false"}
+    if database == "postgresql":
+        env["OCTIPUS_DATABASE_URL"] = request.getfixturevalue("pg_database_url")
+    server = server_factory(env=env)
+    path = unique_path()
+    with server.client() as c:
+        make_hook(c, path)
+    before = _ingress_samples(server)
+    sent = 5
+    for n in range(sent):
+        assert send_github(server.url, path, b'{"n":%d}' % n, SECRET).status_code == 202
+    after = _ingress_samples(server)
+    grew = {name: after[name] - before.get(name, 0.0) for name in after}
+    assert grew["octipus_ingress_batch_deliveries_sum"] == sent  # every delivery, once
+    batches = grew["octipus_ingress_batch_deliveries_count"]
+    assert 1 <= batches <= sent
+    assert grew["octipus_ingress_write_seconds_countcommit"] == batches
+    assert grew["octipus_ingress_write_seconds_sumcommit"] > 0
+    synced = grew.get("octipus_ingress_write_seconds_countsync", 0.0)
+    assert synced == (batches if database == "sqlite" else 0)  # PostgreSQL syncs in its commit

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from octipus.ingress.accept import Accepted, record_deliveries
 from octipus.ingress.sqlite_writer import SQLiteDeliveryWriter
+from octipus.metrics import INGRESS_BATCH, INGRESS_COMMIT_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class DeliveryBatcher:
                 await slots.acquire()
                 count = min(len(self._waiting), self._max_batch)
                 batch = [self._waiting.popleft() for _ in range(count)]
+                INGRESS_BATCH.observe(count)
                 task = asyncio.create_task(self._store(batch), name="delivery-batch")
                 self._storing.add(task)
                 task.add_done_callback(self._storing.discard)
@@ -133,8 +135,9 @@ class DeliveryBatcher:
         if self._sqlite_writer is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._threads, self._sqlite_writer.write, items)
-        async with self._engine.begin() as conn:
-            return await conn.run_sync(record_deliveries, items, self._default_max_attempts)
+        with INGRESS_COMMIT_SECONDS.time():
+            async with self._engine.begin() as conn:
+                return await conn.run_sync(record_deliveries, items, self._default_max_attempts)
 
 
 def _answer(committed: Committed) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from octipus.db.engine import sync_wal
 from octipus.db.tables import Delivery, Execution
 from octipus.ingress.accept import Accepted, execution_rows, fired_hooks
+from octipus.metrics import INGRESS_COMMIT_SECONDS, INGRESS_SYNC_SECONDS
 
 Processor = Callable[[Any], Any]
 ROWS_PER_STATEMENT = 500  # x 15 columns stays well under SQLite's 32766 bound variables
@@ -70,10 +71,11 @@ class SQLiteDeliveryWriter:
         """Insert the batch in one transaction, then make it durable; per item, the hooks that
         fired. The transaction holds a lock; the fsync does not, so another thread can write
         the next batch meanwhile."""
-        with self._transaction:
+        with self._transaction, INGRESS_COMMIT_SECONDS.time():
             fired = self._commit(items)
         if self._fsync:
-            self.sync()
+            with INGRESS_SYNC_SECONDS.time():
+                self.sync()
         return fired
 
     def _commit(self, items: Sequence[Accepted]) -> list[list[str]]:
