@@ -22,7 +22,6 @@ from octipus.ingress.accept import Accepted, execution_rows, fired_hooks
 from octipus.metrics import INGRESS_COMMIT_SECONDS, INGRESS_SYNC_SECONDS
 
 Processor = Callable[[Any], Any]
-Statement = tuple[str, list[Any]]  # SQL and its encoded parameters
 ROWS_PER_STATEMENT = 500  # x 15 columns stays well under SQLite's 32766 bound variables
 
 
@@ -70,19 +69,16 @@ class SQLiteDeliveryWriter:
 
     def write(self, items: Sequence[Accepted]) -> list[list[str]]:
         """Insert the batch in one transaction, then make it durable; per item, the hooks that
-        fired. The transaction holds a lock; the encoding before it and the fsync after it do
-        not, so another thread can write the next batch meanwhile."""
-        deliveries, executions = self._statements(items)
+        fired. The transaction holds a lock; the fsync does not, so another thread can write
+        the next batch meanwhile."""
         with self._transaction, INGRESS_COMMIT_SECONDS.time():
-            fired = self._commit(items, deliveries, executions)
+            fired = self._commit(items)
         if self._fsync:
             with INGRESS_SYNC_SECONDS.time():
                 self.sync()
         return fired
 
-    def _commit(
-        self, items: Sequence[Accepted], deliveries: Statement, executions: list[Statement]
-    ) -> list[list[str]]:
+    def _commit(self, items: Sequence[Accepted]) -> list[list[str]]:
         pooled = self._engine.raw_connection()
         try:
             connection = pooled.driver_connection
@@ -90,7 +86,7 @@ class SQLiteDeliveryWriter:
             cursor = connection.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                fired = self._insert(cursor, items, deliveries, executions)
+                fired = self._insert(cursor, items)
                 cursor.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
@@ -104,35 +100,22 @@ class SQLiteDeliveryWriter:
         """Make every batch committed so far durable (db/engine.py `sync_wal`)."""
         sync_wal(self._database)
 
-    def _statements(self, items: Sequence[Accepted]) -> tuple[Statement, list[Statement]]:
-        """The batch's INSERTs, values encoded: built before SQLite's write lock is taken."""
+    def _insert(self, cursor: Any, items: Sequence[Accepted]) -> list[list[str]]:
         deliveries = [item.delivery for item in items]
         keys = tuple(deliveries[0])
-        insert_deliveries = (
+        cursor.execute(
             _insert_sql(self._deliveries.table, keys, len(deliveries)),
             [v for row in deliveries for v in self._deliveries.encode(row, keys)],
         )
         rows = [r for item in items for r in execution_rows(item, self._default_max_attempts)]
         keys = tuple(rows[0])
-        chunks = [rows[i : i + ROWS_PER_STATEMENT] for i in range(0, len(rows), ROWS_PER_STATEMENT)]
-        insert_executions = [
-            (
+        inserted: list[tuple[str, str]] = []
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            inserted += cursor.execute(
                 _insert_sql(self._executions.table, keys, len(chunk), _ON_CONFLICT),
                 [v for row in chunk for v in self._executions.encode(row, keys)],
-            )
-            for chunk in chunks
-        ]
-        return insert_deliveries, insert_executions
-
-    def _insert(
-        self,
-        cursor: Any,
-        items: Sequence[Accepted],
-        deliveries: Statement,
-        executions: list[Statement],
-    ) -> list[list[str]]:
-        cursor.execute(*deliveries)
-        inserted = [row for sql, values in executions for row in cursor.execute(sql, values)]
+            ).fetchall()
         fired, unused = fired_hooks(items, inserted)
         if unused:
             marks = ",".join("?" * len(unused))
