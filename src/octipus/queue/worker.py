@@ -105,6 +105,14 @@ class Worker:
                 await asyncio.wait_for(
                     self.runtime.work_available.wait(), self.runtime.settings.poll_interval_seconds
                 )
+            await self._gather()
+
+    async def _gather(self) -> None:
+        """While runs are in flight, let more of them end before the next round, so that their
+        outcomes and the claims for their slots share one transaction. An idle worker starts
+        new work at once."""
+        if self._running and not self._stopping:
+            await asyncio.sleep(self.runtime.settings.worker_gather_ms / 1000)
 
     async def _round(self) -> None:
         """One transaction: store ended runs, upkeep when due, claim for the free slots."""
