@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     hook_concurrency: int = Field(2, ge=1)
     lease_seconds: float = Field(60.0, gt=0)
     poll_interval_seconds: float = Field(1.0, gt=0)
-    worker_gather_ms: float = Field(5.0, ge=0, le=1000)
+    worker_gather_ms: float = Field(2.0, ge=0, le=1000)
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     queue_max_depth: int = Field(100_000, ge=1)
     retry_max_attempts: int = Field(8, ge=1)
