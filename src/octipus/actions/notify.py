@@ -77,10 +77,9 @@ class NotifyAction:
         config = ctx.hook.action_config
         channels: list[str] = list(config.get("notifyChannels") or [])
         notify_owner = bool(config.get("notifyOwner", not channels))
-        bindings = ctx.owner_bindings
-        if bindings is None:
-            bindings = await verified_bindings(ctx.runtime, ctx.owner.id)
-        verified = {target_of(b): b for b in bindings}
+        # Loaded with the claim (`uses_owner_bindings`): the worker always passes them.
+        assert ctx.owner_bindings is not None, "notify runs get the owner's bindings"
+        verified = {target_of(b): b for b in ctx.owner_bindings}
         # Checked again now: a channel may have been unlinked since the hook was saved.
         refused = [t for t in channels if t not in verified]
         wanted = list(verified) if notify_owner else [t for t in channels if t in verified]
