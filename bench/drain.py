@@ -27,7 +27,7 @@ from fake_telegram import TOKEN
 from machine import describe, disk_fsync
 from payload import SECRET, github_signature, push_payload
 from pyspy import start_py_spy, top_costs
-from servers import FakeTelegram, Octipus, Receiver, cpu_seconds, rss_kib
+from servers import FakeTelegram, Octipus, Receiver, cpu_seconds, memory_kib
 
 FINISHED = ("success", "error", "skipped")
 NOTIFY_MESSAGE = "{{webhook.event}} to {{webhook.body.ref}} by {{webhook.body.pusher.name}}"
@@ -107,14 +107,14 @@ def read_rows(octipus: Octipus) -> list[Row]:
 def wait_until_finished(
     octipus: Octipus, count: int, timeout: float
 ) -> tuple[list[Row], float, float]:
-    """Poll the database until `count` executions finished (or the timeout); peak RSS in MiB
-    and the CPU seconds the server used meanwhile."""
+    """Poll the database until `count` executions finished (or the timeout); the peak RSS of
+    the server's largest process in MiB, and the CPU seconds its processes used meanwhile."""
     deadline = time.monotonic() + timeout
     cpu_at_start = cpu_seconds(octipus.pid)
     peak = 0
     rows: list[Row] = []
     while time.monotonic() < deadline:
-        peak = max(peak, rss_kib(octipus.pid))
+        peak = max(peak, memory_kib(octipus.pid)[0])
         rows = read_rows(octipus)
         if sum(r.status in FINISHED for r in rows) >= count:
             break

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import cpu_seconds, ensure_debian_package, rss_kib
+from servers import cpu_seconds, ensure_debian_package, memory_kib
 
 LUA = Path(__file__).with_name("signed_post.lua")
 
@@ -24,7 +24,9 @@ class RunResult:
     p90_ms: float
     p99_ms: float
     max_ms: float
-    rss_mib: float
+    rss_mib: float  # peak VmRSS of the server's largest process
+    pss_total_mib: float  # peak PSS of all its processes together
+    processes: int
     cpu_seconds: float  # during the run and until the server settled
     settle_seconds: float
 
@@ -55,7 +57,7 @@ def run_wrk(
     seconds: float,
     threads: int = 1,
 ) -> RunResult:
-    """One wrk run of `seconds` at `connections`; RSS is the largest VmRSS seen while it ran."""
+    """One wrk run of `seconds` at `connections`, sampling the server's memory meanwhile."""
     command = [
         ensure_wrk(),
         f"-t{threads}",
@@ -73,10 +75,11 @@ def run_wrk(
     ]
     cpu_before = cpu_seconds(pid)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak = 0
+    largest = total = processes = 0
     deadline = time.monotonic() + seconds + 30
     while proc.poll() is None and time.monotonic() < deadline:
-        peak = max(peak, rss_kib(pid))
+        rss, pss, count = memory_kib(pid)
+        largest, total, processes = max(largest, rss), max(total, pss), max(processes, count)
         time.sleep(0.25)
     if proc.poll() is None:
         proc.kill()
@@ -96,7 +99,9 @@ def run_wrk(
         p90_ms=data["p90_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
         max_ms=data["max_us"] / 1000,
-        rss_mib=max(peak, rss_kib(pid)) / 1024,
+        rss_mib=largest / 1024,
+        pss_total_mib=total / 1024,
+        processes=processes,
         cpu_seconds=cpu_used,
         settle_seconds=settle_seconds,
     )

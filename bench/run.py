@@ -104,7 +104,8 @@ def print_run(result: RunResult, note: str = "") -> None:
     print(
         f"  {result.name:8} {result.accepted_per_s:8.0f} req/s  p50 {result.p50_ms:6.2f} ms"
         f"  p99 {result.p99_ms:6.2f} ms  max {result.max_ms:7.1f} ms  errors {result.errors:5d}"
-        f"  RSS {result.rss_mib:6.1f} MiB  CPU {result.cpu_us_per_request:5.0f} us/req"
+        f"  RSS {result.rss_mib:6.1f} MiB (all {result.processes}: PSS {result.pss_total_mib:.0f})"
+        f"  CPU {result.cpu_us_per_request:5.0f} us/req"
         f"  settled {result.settle_seconds:4.1f} s{note}",
         flush=True,
     )
@@ -118,7 +119,8 @@ def summarise(name: str, runs: list[RunResult]) -> float:
         f"  {name:8} {rate:8.0f} req/s"
         f"  p50 {statistics.median(r.p50_ms for r in runs):6.2f} ms (median of runs)"
         f"  p99 {max(r.p99_ms for r in runs):6.2f} ms (worst run)"
-        f"  errors {sum(r.errors for r in runs)}  RSS {max(r.rss_mib for r in runs):.1f} MiB (peak)"
+        f"  errors {sum(r.errors for r in runs)}  RSS {max(r.rss_mib for r in runs):.1f} MiB (peak;"
+        f" all processes: PSS {max(r.pss_total_mib for r in runs):.0f} MiB)"
         f"  CPU {cpu_us:.0f} us/req"
     )
     return rate

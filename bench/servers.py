@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -38,24 +39,43 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def rss_kib(pid: int) -> int:
-    """Resident set size of one process in KiB (0 once it is gone)."""
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (Octipus's sibling serving processes, webhook's commands)."""
+    tree = [pid]
+    for parent in tree:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # it has just exited
+            for children in list(Path(f"/proc/{parent}/task").glob("*/children")):
+                tree += [int(child) for child in children.read_text().split()]
+    return tree
+
+
+def _kib(pid: int, file: str, field: str) -> int:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1])
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError, PermissionError):  # it has just exited
         pass
     return 0
 
 
+def memory_kib(pid: int) -> tuple[int, int, int]:
+    """A process with its descendants: the largest one's VmRSS, all of their PSS together (shared
+    pages counted once, so a fork about to exec does not count twice), and how many there are."""
+    tree = [p for p in process_tree(pid) if _kib(p, "status", "VmRSS:")]
+    largest = max((_kib(p, "status", "VmRSS:") for p in tree), default=0)
+    return largest, sum(_kib(p, "smaps_rollup", "Pss:") for p in tree), len(tree)
+
+
 def cpu_seconds(pid: int) -> float:
-    """CPU time used by a process and its reaped children (user + system), in seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except FileNotFoundError:
-        return 0.0
-    ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    """CPU time (user + system) of a process and its descendants, live or reaped."""
+    ticks = 0
+    for process in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rpartition(")")[2].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
@@ -20,11 +20,24 @@ from octipus.db.engine import upgrade_schema
 from octipus.runtime import Runtime
 from octipus.web import routes as web_routes
 
+if TYPE_CHECKING:
+    from octipus.serving.shared import Shared
+
 log = logging.getLogger("octipus")
 
 
 class BackgroundService(Protocol):
     async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class ServingGroup(Protocol):
+    """This process's place among the processes serving the port (octipus/serving/)."""
+
+    is_main: bool  # the main one prepares the database and runs the background services
+    shared: Shared
+
+    async def start(self, runtime: Runtime) -> None: ...
     async def stop(self) -> None: ...
 
 
@@ -52,23 +65,36 @@ async def prepare_database(runtime: Runtime) -> None:
         )
 
 
-def create_app(settings: Settings | None = None, with_worker: bool | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    with_worker: bool | None = None,
+    group: ServingGroup | None = None,
+) -> FastAPI:
+    """The app; `group` when several processes serve the port (None: this process alone)."""
     settings = settings or Settings()
     run_worker = settings.worker_enabled if with_worker is None else with_worker
+    is_main = group is None or group.is_main
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.create(settings)
+        runtime = Runtime.create(settings, group.shared if group else None)
         app.state.runtime = runtime
-        await prepare_database(runtime)
-        services = background_services(runtime, run_worker)
+        services: list[BackgroundService] = []
+        if is_main:
+            await prepare_database(runtime)
+            services = background_services(runtime, run_worker)
         for service in services:
             await service.start()
-        log.info("octipus ready", extra={"url": settings.base_url, "worker": run_worker})
+        if group is not None:
+            await group.start(runtime)
+        if is_main:
+            log.info("octipus ready", extra={"url": settings.base_url, "worker": run_worker})
         try:
             yield
         finally:
             runtime.shutting_down = True
+            if group is not None:
+                await group.stop()
             for service in reversed(services):
                 await service.stop()
             await runtime.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +28,9 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
     bootstrap_token: str | None = None
+    # Processes serving HTTP on the one port (0: one per CPU, at most 2). The first also runs
+    # the workers and channel pollers; the others serve requests only (README, Operations).
+    http_processes: int = Field(0, ge=0, le=64)
 
     # Queue and workers
     worker_enabled: bool = True
@@ -75,6 +79,11 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """External base URL shown to users (the public URL behind a tunnel, else the bind)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def serving_processes(self) -> int:
+        """How many processes serve HTTP: OCTIPUS_HTTP_PROCESSES, or one per CPU up to 2."""
+        return self.http_processes or min(2, os.cpu_count() or 1)
 
     @property
     def is_sqlite(self) -> bool:

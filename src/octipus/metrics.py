@@ -1,8 +1,22 @@
-"""Prometheus metrics (exposed at /metrics)."""
+"""Prometheus metrics (exposed at /metrics).
+
+With several serving processes (octipus/serving/group.py) they are kept in prometheus_client's
+multiprocess files, and `exposition()` sums every process's.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 DELIVERIES_ACCEPTED = Counter("octipus_deliveries_accepted_total", "Deliveries accepted and queued")
 DELIVERIES_DUPLICATE = Counter(
@@ -14,7 +28,11 @@ DELIVERIES_REJECTED = Counter(
 EXECUTIONS_FINISHED = Counter(
     "octipus_executions_total", "Executions that reached a state", ["status", "action"]
 )
-QUEUE_DEPTH = Gauge("octipus_queue_depth", "Executions queued or retrying (sampled)")
+QUEUE_DEPTH = Gauge(
+    "octipus_queue_depth",
+    "Executions queued or retrying (sampled)",
+    multiprocess_mode="mostrecent",
+)
 INGRESS_BATCH = Histogram(
     "octipus_ingress_batch_deliveries",
     "Deliveries committed together in one ingress transaction (group commit)",
@@ -34,3 +52,12 @@ ACTION_SECONDS = Histogram(
     ["action"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+
+
+def exposition() -> bytes:
+    """Every metric in Prometheus's text format: this process's, or all serving processes'."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)

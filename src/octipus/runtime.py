@@ -23,6 +23,7 @@ from octipus.queue.queries import queue_depth
 
 if TYPE_CHECKING:
     from octipus.actions.ssrf import GuardedClient
+    from octipus.serving.shared import Shared
 
 
 @dataclass
@@ -35,12 +36,13 @@ class Runtime:
     outbound: GuardedClient  # user-configured URLs, through the SSRF guard
     hooks: HookCache
     deliveries: DeliveryBatcher
+    shared: Shared | None = None  # with other processes serving the port (octipus/serving/)
     work_available: asyncio.Event = field(default_factory=asyncio.Event)
     shutting_down: bool = False
     _depth: tuple[float, int] = (0.0, 0)
 
     @classmethod
-    def create(cls, settings: Settings) -> Runtime:
+    def create(cls, settings: Settings, shared: Shared | None = None) -> Runtime:
         from octipus.actions.ssrf import guarded_client  # actions.base imports Runtime
 
         engine = create_engine(settings)
@@ -50,20 +52,24 @@ class Runtime:
             engine=engine,
             sessions=sessions,
             read_sessions=create_sessionmaker(engine.execution_options(**READ_ONLY)),
-            hooks=HookCache(engine),
+            hooks=HookCache(engine, changes=shared.hooks if shared else None),
             deliveries=DeliveryBatcher(
                 engine,
                 settings.retry_max_attempts,
                 create_sqlite_writer(settings),
                 fsync=settings.sqlite_synchronous == "full",
+                across_processes=shared is not None,
             ),
             http=operator_client(),
             outbound=guarded_client(settings.forward_allowed_hosts),
+            shared=shared,
         )
 
     def wake_workers(self) -> None:
-        """Tell in-process workers that new executions are queued."""
+        """Tell the workers that new executions are queued (in this process, or the main one)."""
         self.work_available.set()
+        if self.shared is not None and self.shared.wake is not None:
+            self.shared.wake()
 
     async def queue_is_full(self) -> bool:
         """True when queued work exceeds OCTIPUS_QUEUE_MAX_DEPTH (sampled at most once a second)."""

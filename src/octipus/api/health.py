@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from fastapi import APIRouter, Response
 from fastapi.responses import ORJSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from octipus import __version__
 from octipus.api.deps import RuntimeDep
-from octipus.metrics import QUEUE_DEPTH
+from octipus.metrics import QUEUE_DEPTH, exposition
 from octipus.queue.queries import queue_depth
 
 router = APIRouter()
@@ -32,4 +32,4 @@ async def health(runtime: RuntimeDep) -> ORJSONResponse:
 async def metrics(runtime: RuntimeDep) -> Response:
     async with runtime.sessions() as session:
         QUEUE_DEPTH.set(await queue_depth(session))
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

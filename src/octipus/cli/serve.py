@@ -12,24 +12,18 @@ from octipus.logs import configure_logging
 
 
 def _serve(settings: Settings, with_worker: bool) -> None:
-    import uvicorn
-
-    from octipus.api.http_protocol import OneWriteHttpToolsProtocol
-    from octipus.app import create_app
+    """Serve on one socket from `settings.serving_processes` processes (octipus/serving/)."""
+    from octipus.serving.group import ProcessGroup
+    from octipus.serving.server import bind, serve
 
     configure_logging(settings.log_level, settings.log_format)
-    app = create_app(settings, with_worker=with_worker)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http=OneWriteHttpToolsProtocol,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
-        server_header=False,
-    )
+    sock = bind(settings)
+    siblings = settings.serving_processes - 1
+    group = ProcessGroup(sock, siblings, settings.shutdown_grace_seconds) if siblings else None
+
+    from octipus.app import create_app  # after ProcessGroup: it decides how metrics are kept
+
+    serve(create_app(settings, with_worker=with_worker, group=group), settings, sock)
 
 
 async def _run_worker_only(settings: Settings) -> None:

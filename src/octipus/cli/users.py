@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from octipus.accounts import AccountError, create_token, create_user, find_user
 from octipus.config import Settings
-from octipus.runtime import Runtime
 
 users_app = typer.Typer(no_args_is_help=True, help="Users.")
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens.")
@@ -21,6 +20,7 @@ Work = Callable[[AsyncSession], Awaitable[str]]
 
 async def _in_session(work: Work) -> str:
     from octipus.app import prepare_database
+    from octipus.runtime import Runtime  # not at import: `octipus serve` sets up metrics first
 
     runtime = Runtime.create(Settings())
     try:

@@ -1,9 +1,11 @@
 """Enabled hooks by webhook path, loaded once and reused by the ingress (DESIGN §2 data flow).
 
-A change through this process's API clears the cache at once; other processes (PostgreSQL
-deployments with several API nodes) see changes within about `ttl_seconds`: an entry older than
-that is still served while one background load refreshes it, so no request waits on a reload.
-Concurrent misses for one path share a single load.
+A change through this process's API clears the cache at once, and so does one through a sibling
+serving process on this machine (a shared change counter, octipus/serving/shared.py, read on
+each lookup). Other nodes (PostgreSQL deployments with several API nodes) see changes within
+about `ttl_seconds`: an entry older than that is still served while one background load
+refreshes it, so no request waits on a reload. Concurrent misses for one path share a single
+load.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from octipus.db.engine import READ_ONLY
 from octipus.db.tables import Hook
 from octipus.ingress.verify import Verifier, build_verifier
+from octipus.serving.shared import ChangeCounter
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +61,32 @@ def _entry(hook: Any) -> HookEntry:
 
 
 class HookCache:
-    def __init__(self, engine: AsyncEngine, ttl_seconds: float = 2.0):
+    def __init__(
+        self, engine: AsyncEngine, ttl_seconds: float = 2.0, changes: ChangeCounter | None = None
+    ):
         self._engine = engine
         self._ttl = ttl_seconds
+        self._changes = changes
+        self._changes_seen = changes.value if changes else 0
         self._entries: dict[str, tuple[float, Entries]] = {}
         self._loading: dict[str, asyncio.Task[Entries]] = {}
         self._generation = 0
 
     def invalidate(self) -> None:
+        """Forget every hook, here and (after a committed change) in sibling processes."""
+        if self._changes is not None:
+            self._changes.bump()
+        self._forget()
+
+    def _forget(self) -> None:
         self._generation += 1
         self._entries.clear()
 
     async def for_path(self, path: str) -> Entries:
         """Enabled hooks for `path`, highest priority first (empty tuple: unknown path)."""
+        if self._changes is not None and self._changes.value != self._changes_seen:
+            self._changes_seen = self._changes.value
+            self._forget()
         cached = self._entries.get(path)
         if cached is None:
             return await asyncio.shield(self._load(path))

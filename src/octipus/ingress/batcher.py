@@ -10,6 +10,10 @@ Two batches may be in flight at once. On SQLite each is written by one of two th
 outside the lock, the thread fsyncs the WAL (with OCTIPUS_SQLITE_SYNCHRONOUS=full, the default)
 while the other thread writes the next batch. The disk's flush time overlaps the next write
 instead of holding the write lock, and each batch costs one hop from the event loop.
+
+When other processes serve the port too (octipus/serving/), each process keeps one batch in
+flight on SQLite, and an `flock` beside the database lets one process's transaction run at a
+time: two per process measured slower there (bench/README.md), as the batches then shrink.
 """
 
 from __future__ import annotations
@@ -49,16 +53,17 @@ class DeliveryBatcher:
         default_max_attempts: int,
         sqlite_writer: Engine | None = None,
         fsync: bool = True,
+        across_processes: bool = False,
         max_batch: int = 256,
-        in_flight: int = 2,
     ):
         self._engine = engine
         self._sqlite_engine = sqlite_writer
         self._sqlite_writer = (
-            SQLiteDeliveryWriter(sqlite_writer, default_max_attempts, fsync)
+            SQLiteDeliveryWriter(sqlite_writer, default_max_attempts, fsync, across_processes)
             if sqlite_writer
             else None
         )
+        in_flight = 1 if across_processes and sqlite_writer else 2
         self._threads = ThreadPoolExecutor(in_flight, "octipus-ingress-writer")
         self._default_max_attempts = default_max_attempts
         self._max_batch = max_batch

@@ -1,0 +1,138 @@
+"""The main serving process's side: it keeps its sibling processes serving, and stops them.
+
+Siblings start once the main process has migrated the database, share its listening socket
+(inherited), and write to a pipe that wakes the main process's workers. One that crashes is
+started again after a second (longer if it keeps crashing); on shutdown each gets SIGTERM (a
+graceful stop of its own) and is killed only if it has not exited within the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from octipus.serving.shared import ChangeCounter, Shared
+
+if TYPE_CHECKING:
+    from octipus.runtime import Runtime
+
+log = logging.getLogger(__name__)
+RESTART_DELAY_SECONDS = 1.0  # doubled after each crash up to the maximum, reset once stable
+MAX_RESTART_DELAY_SECONDS = 30.0
+STABLE_SECONDS = 60.0
+# Exit codes of a sibling that stopped because it was told to: uvicorn exits through the signal
+# it shut down on. Any other exit (a crash, SIGKILL) gets a new sibling.
+ASKED_TO_STOP = (0, -signal.SIGTERM, -signal.SIGINT)
+
+
+def share_metrics(directory: Path) -> None:
+    """Keep Prometheus metrics in files under `directory`, summed over every process by /metrics.
+
+    Must run before `octipus.metrics` creates its metrics; siblings inherit the setting.
+    """
+    if "octipus.metrics" in sys.modules:
+        raise RuntimeError("share_metrics() must run before octipus.metrics is imported")
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    from prometheus_client import values
+
+    values.ValueClass = values.MultiProcessValue()
+
+
+class ProcessGroup:
+    """Siblings serving `sock` beside this process; what they share lives in a scratch dir."""
+
+    is_main = True
+
+    def __init__(self, sock: socket.socket, siblings: int, grace_seconds: float):
+        self._sock = sock
+        self._count = siblings
+        self._grace = grace_seconds
+        self.directory = Path(tempfile.mkdtemp(prefix="octipus-serving-"))
+        share_metrics(self.directory / "metrics")
+        self.shared = Shared(ChangeCounter(self.directory / "hooks"))
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        self._procs: dict[int, asyncio.subprocess.Process] = {}
+        self._keepers: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    async def start(self, runtime: Runtime) -> None:
+        """Wake `runtime`'s workers when a sibling queues work, and start the siblings."""
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self._wake_read, self._woken, runtime)
+        self._keepers = [
+            asyncio.create_task(self._keep_serving(i), name=f"sibling-{i}")
+            for i in range(self._count)
+        ]
+
+    def _woken(self, runtime: Runtime) -> None:
+        try:
+            while os.read(self._wake_read, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        runtime.wake_workers()
+
+    async def _keep_serving(self, index: int) -> None:
+        delay = RESTART_DELAY_SECONDS
+        while not self._stopping:
+            started = time.monotonic()
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "octipus.serving.sibling",
+                str(self._sock.fileno()),
+                str(self._wake_write),
+                str(self.directory),
+                pass_fds=(self._sock.fileno(), self._wake_write),
+            )
+            self._procs[index] = proc
+            code = await proc.wait()
+            if self._stopping or code in ASKED_TO_STOP:
+                return
+            if time.monotonic() - started > STABLE_SECONDS:
+                delay = RESTART_DELAY_SECONDS
+            log.error(
+                "a serving process exited; starting another",
+                extra={"exit_code": code, "in_seconds": delay},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RESTART_DELAY_SECONDS)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs.values() if p.returncode is None]
+
+    async def stop(self) -> None:
+        """SIGTERM every sibling and wait for it (SIGKILL after the grace period); clean up."""
+        self._stopping = True
+        running = [p for p in self._procs.values() if p.returncode is None]
+        for proc in running:
+            proc.terminate()
+        waits = [asyncio.create_task(p.wait()) for p in running]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=self._grace + 10)
+            for proc in running:
+                if proc.returncode is None:
+                    log.warning("a serving process did not stop in time; killing it")
+                    proc.kill()
+            if late:
+                await asyncio.wait(late, timeout=10)
+        for keeper in self._keepers:
+            keeper.cancel()
+        await asyncio.gather(*self._keepers, return_exceptions=True)
+        asyncio.get_running_loop().remove_reader(self._wake_read)
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+        self.shared.hooks.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
