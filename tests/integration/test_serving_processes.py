@@ -174,3 +174,12 @@ def test_one_process_when_asked(server_factory: Callable[..., ServerProcess]):
     server = server_factory(env={"OCTIPUS_HTTP_PROCESSES": "1"})
     assert siblings(server) == []
     assert httpx.get(f"{server.url}/api/health").status_code == 200
+
+
+def test_a_second_server_on_the_same_port_is_refused(
+    two: ServerProcess, server_factory: Callable[..., ServerProcess]
+):
+    second = server_factory(env={"OCTIPUS_PORT": str(two.port)}, autostart=False)
+    with pytest.raises(RuntimeError, match="Address already in use"):
+        second.start()
+    assert httpx.get(f"{two.url}/api/health").status_code == 200
