@@ -109,10 +109,6 @@ class ProcessGroup:
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RESTART_DELAY_SECONDS)
 
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self._procs.values() if p.returncode is None]
-
     async def stop(self) -> None:
         """SIGTERM every sibling and wait for it (SIGKILL after the grace period); clean up."""
         self._stopping = True
