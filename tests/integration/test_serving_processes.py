@@ -74,18 +74,32 @@ def accepted_total(server: ServerProcess) -> float:
     return sum(s.value for s in family.samples if s.name.endswith("_total"))
 
 
-@pytest.fixture
-def two(server_factory: Callable[..., ServerProcess], receiver: Receiver) -> ServerProcess:
-    """A server with one sibling; polling slowed so that only the wake-up pipe is quick."""
-    env = {
-        "OCTIPUS_HTTP_PROCESSES": "2",
-        "OCTIPUS_POLL_INTERVAL_SECONDS": "60",
-        "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1",
-    }
-    server = server_factory(env=env)
+def start_two(server_factory: Callable[..., ServerProcess], **env: str) -> ServerProcess:
+    """A server with one sibling, once the sibling serves; polling slowed, so that only the
+    wake-up pipe starts a sibling's delivery quickly."""
+    server = server_factory(
+        env={
+            "OCTIPUS_HTTP_PROCESSES": "2",
+            "OCTIPUS_POLL_INTERVAL_SECONDS": "60",
+            "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1",
+            **env,
+        }
+    )
     wait_until(lambda: len(siblings(server)) == 1, what="the sibling to start")
     wait_until(lambda: _sibling_serves(server), what="the sibling to serve")
     return server
+
+
+@pytest.fixture
+def two(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
+    return start_two(server_factory)
+
+
+@pytest.fixture
+def two_without_worker(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
+    """For tests that pause a process while the other writes: a worker paused in the middle of
+    its round would hold SQLite's write lock."""
+    return start_two(server_factory, OCTIPUS_WORKER_ENABLED="false")
 
 
 def _sibling_serves(server: ServerProcess) -> bool:
@@ -115,8 +129,9 @@ def test_a_delivery_the_sibling_accepts_is_committed_and_run_by_the_main_workers
 
 
 def test_a_hook_change_made_through_one_process_is_seen_by_the_other_at_once(
-    two: ServerProcess,
+    two_without_worker: ServerProcess,
 ):
+    two = two_without_worker
     path = unique_path()
     with two.client() as c:
         hook = make_hook(c, path, triggerConfig={"events": ["release"]})  # push: skipped
@@ -134,7 +149,8 @@ def test_a_hook_change_made_through_one_process_is_seen_by_the_other_at_once(
             assert c.post(toggle, json={"enabled": True}).is_success
 
 
-def test_metrics_count_what_every_process_accepted(two: ServerProcess):
+def test_metrics_count_what_every_process_accepted(two_without_worker: ServerProcess):
+    two = two_without_worker
     path = unique_path()
     with two.client() as c:
         make_hook(c, path, triggerConfig={"events": ["release"]})  # push: skipped, no runs
