@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -199,3 +200,19 @@ def test_a_second_server_on_the_same_port_is_refused(
     with pytest.raises(RuntimeError, match="Address already in use"):
         second.start()
     assert httpx.get(f"{two.url}/api/health").status_code == 200
+
+
+def test_a_failed_start_leaves_no_scratch_directory(tmp_path: Path):
+    env = {
+        **os.environ,
+        "OCTIPUS_HTTP_PROCESSES": "2",
+        "OCTIPUS_PORT": "0",
+        "OCTIPUS_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/unreachable",
+        "TMPDIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "octipus", "serve"], env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert b"Application startup failed" in done.stdout + done.stderr
+    assert list(tmp_path.glob("octipus-serving-*")) == []

@@ -46,6 +46,9 @@ class ServerProcess:
             "OCTIPUS_BOOTSTRAP_TOKEN": TEST_TOKEN,
             "OCTIPUS_LOG_LEVEL": "info",
             "OCTIPUS_POLL_INTERVAL_SECONDS": "0.2",
+            # Scratch files (the serving processes' shared directory) go where pytest cleans up:
+            # servers are SIGKILLed after their tests, so they cannot remove them themselves.
+            "TMPDIR": str(data_dir),
             **(env or {}),
         }
         self.token = self.env["OCTIPUS_BOOTSTRAP_TOKEN"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from contextlib import nullcontext
 
 import typer
 
@@ -23,7 +24,8 @@ def _serve(settings: Settings, with_worker: bool) -> None:
 
     from octipus.app import create_app  # after ProcessGroup: it decides how metrics are kept
 
-    serve(create_app(settings, with_worker=with_worker, group=group), settings, sock)
+    with group or nullcontext():
+        serve(create_app(settings, with_worker=with_worker, group=group), settings, sock)
 
 
 async def _run_worker_only(settings: Settings) -> None:

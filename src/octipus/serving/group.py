@@ -110,7 +110,7 @@ class ProcessGroup:
             delay = min(delay * 2, MAX_RESTART_DELAY_SECONDS)
 
     async def stop(self) -> None:
-        """SIGTERM every sibling and wait for it (SIGKILL after the grace period); clean up."""
+        """SIGTERM every sibling and wait for it (SIGKILL after the grace period)."""
         self._stopping = True
         running = [p for p in self._procs.values() if p.returncode is None]
         for proc in running:
@@ -131,4 +131,10 @@ class ProcessGroup:
         os.close(self._wake_read)
         os.close(self._wake_write)
         self.shared.hooks.close()
+
+    def __enter__(self) -> ProcessGroup:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        """Remove the scratch directory, also when start-up failed before `stop` could run."""
         shutil.rmtree(self.directory, ignore_errors=True)
