@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
+import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from octipus.accounts import create_user
 from octipus.config import Settings
@@ -124,26 +126,48 @@ async def test_a_failed_batch_fails_only_its_own_requests(runtime: Runtime, hook
     assert await _count(runtime, Execution) == 1
 
 
+def _committed_executions(runtime: Runtime) -> int:
+    """Executions committed so far, read on a connection of its own (blocking)."""
+    database = make_url(runtime.settings.database_url).database
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+        return int(connection.execute("SELECT count(*) FROM executions").fetchone()[0])
+
+
 async def test_an_answer_waits_for_the_wal_fsync(
     runtime: Runtime, hook: HookEntry, monkeypatch: pytest.MonkeyPatch
 ):
     writer = runtime.deliveries._sqlite_writer
     assert writer is not None
-    entered, release = threading.Event(), threading.Event()
     real_sync = writer.sync
+    seen: list[tuple[int, bool]] = []
 
-    def held_sync() -> None:
-        entered.set()
-        release.wait(30)
+    def observed_sync() -> None:
+        seen.append((_committed_executions(runtime), pending.done()))
         real_sync()
 
-    monkeypatch.setattr(writer, "sync", held_sync)
+    monkeypatch.setattr(writer, "sync", observed_sync)
     pending = asyncio.create_task(runtime.deliveries.record(_item(hook, "held")))
-    assert await asyncio.to_thread(entered.wait, 30)
-    assert not pending.done()
-    assert await _count(runtime, Execution) == 1  # committed, not yet answered
-    release.set()
     assert await pending == [hook.id]
+    assert seen == [(1, False)]  # committed before the sync; not answered until after it
+
+
+async def test_a_batch_waits_for_a_write_lock_held_elsewhere_without_blocking_the_loop(
+    runtime: Runtime, hook: HookEntry
+):
+    database = make_url(runtime.settings.database_url).database
+    other = sqlite3.connect(database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # as a worker's transaction would
+    try:
+        pending = asyncio.create_task(runtime.deliveries.record(_item(hook, "waits")))
+        for _ in range(20):  # the event loop keeps turning while the batch waits
+            await asyncio.sleep(0.01)
+        assert not pending.done()
+        assert _committed_executions(runtime) == 0
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    assert await asyncio.wait_for(pending, 30) == [hook.id]
+    assert _committed_executions(runtime) == 1
 
 
 async def test_a_failed_fsync_answers_not_stored(
@@ -158,31 +182,6 @@ async def test_a_failed_fsync_answers_not_stored(
     monkeypatch.setattr(writer, "sync", broken_sync)
     with pytest.raises(NotStored):
         await runtime.deliveries.record(_item(hook, "unsynced"))
-
-
-async def test_a_batch_is_stored_while_the_previous_one_waits_for_its_fsync(
-    runtime: Runtime, hook: HookEntry, monkeypatch: pytest.MonkeyPatch
-):
-    writer = runtime.deliveries._sqlite_writer
-    assert writer is not None
-    entered, release = threading.Event(), threading.Event()
-    real_sync = writer.sync
-    calls = []
-
-    def first_sync_held() -> None:
-        calls.append(1)
-        if len(calls) == 1:
-            entered.set()
-            release.wait(30)
-        real_sync()
-
-    monkeypatch.setattr(writer, "sync", first_sync_held)
-    first = asyncio.create_task(runtime.deliveries.record(_item(hook, "first")))
-    assert await asyncio.to_thread(entered.wait, 30)
-    assert await runtime.deliveries.record(_item(hook, "second")) == [hook.id]
-    assert not first.done()
-    release.set()
-    assert await first == [hook.id]
 
 
 async def test_sync_flushes_the_wal_file_with_fdatasync(

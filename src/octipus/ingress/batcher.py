@@ -5,15 +5,15 @@ waiting (up to `max_batch`), writes it in one transaction, and resolves each req
 that commit is durable, so a 2xx still means "committed". A batch that fails fails only its own
 requests.
 
-Two batches may be in flight at once. On SQLite each is written by one of two threads
-(ingress/sqlite_writer.py): the transaction runs under a lock with synchronous=NORMAL, then,
-outside the lock, the thread fsyncs the WAL (with OCTIPUS_SQLITE_SYNCHRONOUS=full, the default)
-while the other thread writes the next batch. The disk's flush time overlaps the next write
-instead of holding the write lock, and each batch costs one hop from the event loop.
+On SQLite (ingress/sqlite_writer.py) a batch is committed and its WAL fsynced on the event
+loop's own thread, with no thread hop: the transaction is a few hundred microseconds of CPU, the
+fsync a fraction of a millisecond on a healthy disk, and in profiles the hand-offs to a writer
+thread and back (GIL switches, wake-ups) cost more than the wait they saved. When another
+connection holds SQLite's write lock (a worker's transaction, an API write), the batch goes to a
+writer thread instead, which waits for the lock there; then up to two batches are in flight.
 
-When other processes serve the port too (octipus/serving/), each process keeps one batch in
-flight on SQLite, and an `flock` beside the database lets one process's transaction run at a
-time: two per process measured slower there (bench/README.md), as the batches then shrink.
+When other processes serve the port too (octipus/serving/), an `flock` beside the database lets
+one process's ingress transaction run at a time, and each process keeps one batch in flight.
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ class DeliveryBatcher:
         self._waiting.clear()
         await asyncio.gather(*self._storing, return_exceptions=True)
         self._threads.shutdown(wait=True)
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.close()
         if self._sqlite_engine is not None:
             self._sqlite_engine.dispose()
 
@@ -137,9 +139,14 @@ class DeliveryBatcher:
 
     async def _transact(self, items: Sequence[Accepted]) -> list[list[str]]:
         """One committed (and, on SQLite, synced) transaction holding `items`."""
-        if self._sqlite_writer is not None:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._threads, self._sqlite_writer.write, items)
+        writer = self._sqlite_writer
+        if writer is not None:
+            fired = writer.commit_now(items)
+            if fired is None:  # SQLite's write lock is held: wait for it in a writer thread
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._threads, writer.write, items)
+            writer.sync()
+            return fired
         with INGRESS_COMMIT_SECONDS.time():
             async with self._engine.begin() as conn:
                 return await conn.run_sync(record_deliveries, items, self._default_max_attempts)
