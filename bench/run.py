@@ -147,7 +147,13 @@ def compare(args: argparse.Namespace, body_file: Path) -> None:
     """Both servers side by side; warm-up, then alternating measured runs, then the summary."""
     body = body_file.read_bytes()
     signature = github_signature(body)
-    octipus_env = {"OCTIPUS_WORKER_ENABLED": "false", "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1"}
+    octipus_env = {
+        "OCTIPUS_WORKER_ENABLED": "false",
+        "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1",
+        # With the worker off every delivery stays queued: at ~4,000/s a 3-round run would
+        # reach the default depth limit (100,000) and be answered 503 "Queue is full".
+        "OCTIPUS_QUEUE_MAX_DEPTH": "10000000",
+    }
     with Octipus(octipus_env).start() as octipus, AdnanhWebhook(SECRET).start() as peer:
         octipus.create_hook("bench", SECRET, "webhook", {"webhookUrl": "http://127.0.0.1:9/"})
         servers: list[Server] = [octipus, peer]
