@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from octipus.actions.base import ActionContext, ActionError, ConfigError, RetryableError
-from octipus.agents.models import ModelConfigError, check_model_name
-from octipus.agents.orchestrator import AgentJob, run_orchestrated, run_single
-from octipus.agents.prompt import build_prompt
-from octipus.agents.runtime import AgentFailure, AgentReport
-from octipus.agents.toolbox import known_tool_names
 from octipus.channels.notifier import notify_owner
 from octipus.db.tables import User
 from octipus.hooks.templates import render
 from octipus.runtime import Runtime
 from octipus.tools.base import ToolContext, ToolRefused
 from octipus.tools.registry import check_policy, find_action
+
+if TYPE_CHECKING:
+    from octipus.agents.runtime import AgentFailure
+
+# octipus.agents (pydantic-ai and the model SDKs it pulls in) is imported where it is used, not
+# here: it costs each serving process ~0.8 s of CPU and ~22 MiB at start-up, and most
+# installations never run an agent.
 
 DEFAULT_AGENT_PROMPT = "A webhook event was received. Summarise it concisely for the owner."
 
@@ -41,6 +43,8 @@ def _agent_tools(config: dict[str, Any], owner: User, runtime: Runtime) -> list[
     value = config.get("agentTools")
     if value is None:
         return None
+    from octipus.agents.toolbox import known_tool_names
+
     known = known_tool_names()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError("agentTools", f"must be a list of tool names from: {', '.join(known)}")
@@ -62,6 +66,8 @@ class AgentAction:
     async def validate(
         self, config: dict[str, Any], owner: User, runtime: Runtime
     ) -> dict[str, Any]:
+        from octipus.agents.models import ModelConfigError, check_model_name
+
         model = _optional_text(config, "agentModel")
         if model is not None:
             try:
@@ -82,6 +88,10 @@ class AgentAction:
         return normalised
 
     async def run(self, ctx: ActionContext) -> dict[str, Any]:
+        from octipus.agents.orchestrator import AgentJob, run_orchestrated, run_single
+        from octipus.agents.prompt import build_prompt
+        from octipus.agents.runtime import AgentFailure, AgentReport
+
         config = ctx.hook.action_config
         settings = ctx.runtime.settings
         webhook = ctx.trigger.get("webhook") or {}
