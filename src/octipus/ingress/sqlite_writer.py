@@ -1,11 +1,11 @@
 """SQLite's ingress writer: a batch of deliveries in one transaction through the raw driver.
 
 The batcher (ingress/batcher.py) first asks it to commit a batch on the event loop's own thread
-(`commit_now`): when no other writer holds SQLite's write lock, and no other serving process the
-ingress lock, that costs no thread hop, and none of the GIL hand-offs a writer thread pays at each
-statement. When a lock is held, it answers None at once instead of waiting, and the batch goes to
-a writer thread (`write`), which waits for the lock there. Either way the WAL is then synced
-before any request of the batch is answered.
+(`commit_now`), which costs no thread hop and none of the GIL hand-offs a writer thread pays at
+each statement. When another connection holds SQLite's write lock (the worker, an API write), it
+answers None at once instead of waiting, and the batch goes to a writer thread (`write`), which
+waits for the lock there. Either way the WAL is then synced before any request of the batch is
+answered.
 
 It skips SQLAlchemy's per-statement machinery (half the writer's CPU in profiles) but not its
 encoding: every value goes through its column type's own bind processor, so rows read back
