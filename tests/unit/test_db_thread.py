@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -92,3 +93,40 @@ def _committed(folder: Path) -> list[str]:
     """What another connection reads: the commit happened before `after_commit`."""
     with closing(sqlite3.connect(folder / "t.db")) as db:
         return [name for (name,) in db.execute("select name from items order by name")]
+
+
+@pytest.fixture
+async def with_on_loop(tmp_path: Path) -> AsyncIterator[DatabaseThread]:
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    engine = create_inline_sqlite_engine(settings)
+    on_loop = create_inline_sqlite_engine(settings, wait=False)
+    assert engine is not None and on_loop is not None
+    thread = DatabaseThread(engine, name="test-db", on_loop=on_loop)
+    await thread.transact(_create_table)
+    yield thread
+    await thread.close()
+
+
+async def test_with_an_on_loop_engine_a_transaction_runs_on_the_callers_thread(
+    with_on_loop: DatabaseThread,
+):
+    ran_on = await with_on_loop.transact(lambda s: _insert(["a"], s))
+    assert ran_on == threading.current_thread().name
+    assert await with_on_loop.transact(_names) == ["a"]
+
+
+async def test_when_the_write_lock_is_held_the_transaction_waits_for_it_in_the_thread(
+    with_on_loop: DatabaseThread, tmp_path: Path
+):
+    other = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        pending = asyncio.create_task(with_on_loop.transact(lambda s: _insert(["a"], s)))
+        for _ in range(20):  # the caller's loop keeps turning while the transaction waits
+            await asyncio.sleep(0.01)
+        assert not pending.done()
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    assert await asyncio.wait_for(pending, 30) == "test-db"
+    assert _committed(tmp_path) == ["a"]

@@ -104,12 +104,14 @@ def sync_wal(database: str) -> None:
         os.close(fd)
 
 
-def create_inline_sqlite_engine(settings: Settings) -> AsyncEngine | None:
+def create_inline_sqlite_engine(settings: Settings, wait: bool = True) -> AsyncEngine | None:
     """An async engine on the same SQLite file whose statements run on the calling thread (for
     db/thread.py's DatabaseThread, which runs whole transactions there); None otherwise.
 
     It commits with synchronous=NORMAL: with OCTIPUS_SQLITE_SYNCHRONOUS=full its user syncs the
-    WAL after each commit (`sync_wal`), outside the write lock.
+    WAL after each commit (`sync_wal`), outside the write lock. With `wait` false its `BEGIN`
+    fails at once ("database is locked") when another connection holds the write lock, instead of
+    sleeping in SQLite's busy handler: for transactions tried on an event loop's own thread.
     """
     url = _sqlite_url(settings)
     if url is None or url.database in (None, "", ":memory:"):
@@ -122,7 +124,15 @@ def create_inline_sqlite_engine(settings: Settings) -> AsyncEngine | None:
         **JSON_CODEC,
     )
     _prepare_sqlite(engine.sync_engine, "normal")
+    if not wait:
+        event.listen(engine.sync_engine, "connect", _never_wait)
     return engine
+
+
+def _never_wait(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")  # after _prepare_sqlite's own connect handler
+    cursor.close()
 
 
 def create_sqlite_writer(settings: Settings) -> Engine | None:

@@ -48,7 +48,7 @@ class Worker:
         self._listener: Any = None  # asyncpg.Connection on PostgreSQL
         self._stopping = False
         self._next_upkeep = 0.0
-        self._database: DatabaseThread | None = None  # SQLite: rounds run in their own thread
+        self._database: DatabaseThread | None = None  # SQLite: rounds on the loop, or a thread
 
     async def start(self) -> None:
         settings = self.runtime.settings
@@ -60,6 +60,7 @@ class Worker:
                 engine,
                 name=f"octipus-worker-db-{self.id[-8:]}",
                 after_commit=partial(sync_wal, engine.url.database) if synced else None,
+                on_loop=create_inline_sqlite_engine(settings, wait=False),
             )
         if not self.runtime.settings.is_sqlite:
             await self._listen()
@@ -157,7 +158,7 @@ class Worker:
         return await prepare_runs(session, claims, self.id) if claims else []
 
     async def _transact(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """`work` in one transaction: on SQLite in the worker's database thread."""
+        """`work` in one transaction: on SQLite through the worker's DatabaseThread."""
         if self._database is not None:
             return await self._database.transact(work)
         async with self.runtime.sessions.begin() as session:
