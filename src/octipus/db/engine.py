@@ -149,6 +149,7 @@ def create_sqlite_writer(settings: Settings) -> Engine | None:
         url.set(drivername="sqlite"), pool_size=1, max_overflow=0, **JSON_CODEC
     )
     _prepare_sqlite(engine, "normal")
+    event.listen(engine, "connect", _never_wait)  # its batches are tried on the event loop
     return engine
 
 

@@ -65,10 +65,10 @@ class _LockHeld(Exception):
     """SQLite's write lock was held when a transaction on the caller's loop began."""
 
 
-def _lock_held(exc: OperationalError) -> bool:
-    orig = exc.orig
-    return isinstance(orig, sqlite3.OperationalError) and (
-        orig.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+def is_busy(error: BaseException | None) -> bool:
+    """True for SQLite's "database is locked": SQLITE_BUSY and its extended codes."""
+    return isinstance(error, sqlite3.OperationalError) and (
+        error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
     )
 
 
@@ -121,7 +121,7 @@ class DatabaseThread:
             try:
                 await session.connection()  # BEGIN IMMEDIATE, before `work` runs
             except OperationalError as exc:
-                if on_loop and _lock_held(exc):
+                if on_loop and is_busy(exc.orig):
                     raise _LockHeld from exc
                 raise
             result = await work(session)

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 
 from octipus.db.engine import sync_wal
 from octipus.db.tables import Delivery, Execution
+from octipus.db.thread import is_busy
 from octipus.ingress.accept import Accepted, execution_rows, fired_hooks
 from octipus.metrics import INGRESS_COMMIT_SECONDS, INGRESS_SYNC_SECONDS
 
@@ -198,12 +199,9 @@ class SQLiteDeliveryWriter:
 
     def _connection(self) -> Any:
         """The writer's connection. It never waits in SQLite's busy handler, which would block
-        the event loop's thread: `write` waits instead."""
+        the event loop's thread (`create_sqlite_writer`): `write` waits instead."""
         if self._pooled is None:
-            pooled = self._engine.raw_connection()
-            assert pooled.driver_connection is not None
-            pooled.driver_connection.execute("PRAGMA busy_timeout=0")
-            self._pooled = pooled
+            self._pooled = self._engine.raw_connection()
         return self._pooled.driver_connection
 
     def _commit(
@@ -215,7 +213,7 @@ class SQLiteDeliveryWriter:
         try:
             cursor.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:  # also BUSY_RECOVERY etc.
+            if is_busy(exc):
                 raise Busy from exc
             raise
         with INGRESS_COMMIT_SECONDS.time():
