@@ -85,18 +85,21 @@ def ingress_totals(octipus: Octipus) -> dict[str, float]:
 
 
 def ingress_breakdown(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
-    """How the run's deliveries were committed: batches, their size, mean commit and sync."""
+    """How the run's deliveries were committed: batches and their size, the transactions that
+    held them (the ingress writer process merges batches), mean commit and sync."""
     grew = {name: value - before.get(name, 0.0) for name, value in after.items()}
     batches = grew["octipus_ingress_batch_deliveries_count:"]
     size = grew["octipus_ingress_batch_deliveries_sum:"] / max(1.0, batches)
+    held = grew["octipus_ingress_transaction_deliveries_sum:"] / max(1.0, batches)
 
     def mean_ms(phase: str) -> float:
         count = grew[f"octipus_ingress_write_seconds_count:{phase}"]
         return 1000 * grew[f"octipus_ingress_write_seconds_sum:{phase}"] / max(1.0, count)
 
     return (
-        f"           ingress: {batches / seconds:.0f} batches/s of {size:.1f} deliveries;"
-        f" mean transaction {mean_ms('commit'):.2f} ms, WAL sync {mean_ms('sync'):.2f} ms"
+        f"           ingress: {batches / seconds:.0f} batches/s of {size:.1f} deliveries,"
+        f" each in a transaction of {held:.1f}; mean transaction {mean_ms('commit'):.2f} ms,"
+        f" WAL sync {mean_ms('sync'):.2f} ms"
     )
 
 

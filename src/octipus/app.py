@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from fastapi import FastAPI
@@ -18,6 +19,7 @@ from octipus.api.front import OctipusApp
 from octipus.config import Settings
 from octipus.db.engine import upgrade_schema
 from octipus.runtime import Runtime
+from octipus.serving.writer import IngressWriter
 from octipus.web import routes as web_routes
 
 if TYPE_CHECKING:
@@ -69,20 +71,27 @@ def create_app(
     settings: Settings | None = None,
     with_worker: bool | None = None,
     group: ServingGroup | None = None,
+    writer: IngressWriter | Path | None = None,
 ) -> FastAPI:
-    """The app; `group` when several processes serve the port (None: this process alone)."""
+    """The app; `group` when several processes serve the port (None: this process alone);
+    `writer` when the ingress writer process stores deliveries: the main process starts and stops
+    it, a sibling gets its socket (None: this process stores its own)."""
     settings = settings or Settings()
+    main_writer = writer if isinstance(writer, IngressWriter) else None
+    writer_socket = writer.socket if isinstance(writer, IngressWriter) else writer
     run_worker = settings.worker_enabled if with_worker is None else with_worker
     is_main = group is None or group.is_main
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.create(settings, group.shared if group else None)
+        runtime = Runtime.create(settings, group.shared if group else None, writer_socket)
         app.state.runtime = runtime
         services: list[BackgroundService] = []
         if is_main:
             await prepare_database(runtime)
             services = background_services(runtime, run_worker)
+        if main_writer is not None:
+            await main_writer.start()
         for service in services:
             await service.start()
         if group is not None:
@@ -98,6 +107,8 @@ def create_app(
             for service in reversed(services):
                 await service.stop()
             await runtime.close()
+            if main_writer is not None:
+                await main_writer.stop()
 
     app = OctipusApp(
         title="Octipus Hooks",

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class Settings(BaseSettings):
@@ -28,9 +29,14 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
     bootstrap_token: str | None = None
-    # Processes serving HTTP on the one port (0: one per CPU, at most 2). The first also runs
-    # the workers and channel pollers; the others serve requests only (README, Operations).
+    # Processes serving HTTP on the one port (0: one with the ingress writer process, else one
+    # per CPU, at most 2). The first also runs the workers and channel pollers; the others
+    # serve requests only (README, Operations).
     http_processes: int = Field(0, ge=0, le=64)
+    # SQLite file only: "process" stores every accepted delivery through one ingress writer
+    # process; "inline" has each serving process write its own; "auto" is "process" with two
+    # or more CPUs (README, Operations).
+    ingress_writer: Literal["auto", "process", "inline"] = "auto"
 
     # Queue and workers
     worker_enabled: bool = True
@@ -82,8 +88,26 @@ class Settings(BaseSettings):
 
     @property
     def serving_processes(self) -> int:
-        """How many processes serve HTTP: OCTIPUS_HTTP_PROCESSES, or one per CPU up to 2."""
-        return self.http_processes or min(2, os.cpu_count() or 1)
+        """How many processes serve HTTP: OCTIPUS_HTTP_PROCESSES; else one beside the ingress
+        writer process, or one per CPU up to 2."""
+        if self.http_processes:
+            return self.http_processes
+        return 1 if self.ingress_writer_process else min(2, os.cpu_count() or 1)
+
+    @property
+    def ingress_writer_process(self) -> bool:
+        """Whether one ingress writer process stores the deliveries (OCTIPUS_INGRESS_WRITER)."""
+        if self.ingress_writer == "inline" or self.sqlite_file is None:
+            return False
+        return self.ingress_writer == "process" or (os.cpu_count() or 1) >= 2
+
+    @property
+    def sqlite_file(self) -> str | None:
+        """The SQLite database file, or None (another database, or SQLite in memory)."""
+        url = make_url(self.database_url)
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return url.database
 
     @property
     def is_sqlite(self) -> bool:

@@ -38,6 +38,12 @@ INGRESS_BATCH = Histogram(
     "Deliveries committed together in one ingress transaction (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+INGRESS_TRANSACTION = Histogram(
+    "octipus_ingress_transaction_deliveries",
+    "Deliveries in the transaction that stored an ingress batch (the ingress writer process"
+    " merges the batches of every serving process; otherwise a transaction holds one batch)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 INGRESS_WRITE_SECONDS = Histogram(
     "octipus_ingress_write_seconds",
     "Time an ingress batch took to commit its transaction, and (SQLite) to sync the WAL after",

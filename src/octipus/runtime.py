@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -19,6 +20,7 @@ from octipus.db.engine import (
 from octipus.hooks.cache import HookCache
 from octipus.http_client import HttpClient, operator_client
 from octipus.ingress.batcher import DeliveryBatcher
+from octipus.ingress.writer_link import WriterLink
 from octipus.queue.queries import queue_depth
 
 if TYPE_CHECKING:
@@ -37,12 +39,17 @@ class Runtime:
     hooks: HookCache
     deliveries: DeliveryBatcher
     shared: Shared | None = None  # with other processes serving the port (octipus/serving/)
+    writer_socket: Path | None = None  # the ingress writer process's (serving/writer.py)
     work_available: asyncio.Event = field(default_factory=asyncio.Event)
     shutting_down: bool = False
     _depth: tuple[float, int] = (0.0, 0)
 
     @classmethod
-    def create(cls, settings: Settings, shared: Shared | None = None) -> Runtime:
+    def create(
+        cls, settings: Settings, shared: Shared | None = None, writer_socket: Path | None = None
+    ) -> Runtime:
+        """The runtime; with `writer_socket`, deliveries are stored by the ingress writer process
+        listening there (serving/writer.py), else by this process."""
         from octipus.actions.ssrf import guarded_client  # actions.base imports Runtime
 
         engine = create_engine(settings)
@@ -56,13 +63,15 @@ class Runtime:
             deliveries=DeliveryBatcher(
                 engine,
                 settings.retry_max_attempts,
-                create_sqlite_writer(settings),
+                None if writer_socket else create_sqlite_writer(settings),
                 fsync=settings.sqlite_synchronous == "full",
                 across_processes=shared is not None,
+                link=WriterLink(writer_socket) if writer_socket else None,
             ),
             http=operator_client(),
             outbound=guarded_client(settings.forward_allowed_hosts),
             shared=shared,
+            writer_socket=writer_socket,
         )
 
     def wake_workers(self) -> None:

@@ -37,11 +37,38 @@ async def test_wake_pipe_sends_one_byte_per_loop_step_and_never_blocks():
     os.close(write)
 
 
-@pytest.mark.parametrize("cpus,expected", [(1, 1), (2, 2), (16, 2), (None, 1)])
-def test_serving_processes_default_to_one_per_cpu_up_to_two(
-    monkeypatch: pytest.MonkeyPatch, cpus: int | None, expected: int
+SQLITE = "sqlite+aiosqlite:///./data/octipus.db"
+POSTGRES = "postgresql+asyncpg://127.0.0.1/test"
+
+
+@pytest.mark.parametrize(
+    "database,writer,cpus,processes,writer_process",
+    [
+        (SQLITE, "auto", 1, 1, False),
+        (SQLITE, "auto", None, 1, False),
+        (SQLITE, "auto", 2, 1, True),  # one HTTP process beside the ingress writer process
+        (SQLITE, "auto", 16, 1, True),
+        (SQLITE, "inline", 2, 2, False),  # one per CPU, at most two
+        (SQLITE, "inline", 16, 2, False),
+        (SQLITE, "process", 1, 1, True),
+        ("sqlite+aiosqlite:///:memory:", "process", 2, 2, False),
+        (POSTGRES, "auto", 2, 2, False),
+        (POSTGRES, "process", 16, 2, False),
+    ],
+)
+def test_serving_processes_and_the_ingress_writer_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+    database: str,
+    writer: str,
+    cpus: int | None,
+    processes: int,
+    writer_process: bool,
 ):
-    monkeypatch.delenv("OCTIPUS_HTTP_PROCESSES", raising=False)
+    for name in ("OCTIPUS_HTTP_PROCESSES", "OCTIPUS_INGRESS_WRITER", "OCTIPUS_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: cpus)
-    assert Settings(_env_file=None).serving_processes == expected  # type: ignore[call-arg]
-    assert Settings(_env_file=None, http_processes=3).serving_processes == 3  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=database, ingress_writer=writer)  # type: ignore[call-arg]
+    assert settings.serving_processes == processes
+    assert settings.ingress_writer_process is writer_process
+    asked = Settings(_env_file=None, database_url=database, http_processes=3)  # type: ignore[call-arg]
+    assert asked.serving_processes == 3

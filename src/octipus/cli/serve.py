@@ -16,6 +16,7 @@ def _serve(settings: Settings, with_worker: bool) -> None:
     """Serve on one socket from `settings.serving_processes` processes (octipus/serving/)."""
     from octipus.serving.group import ProcessGroup
     from octipus.serving.server import bind, serve
+    from octipus.serving.writer import IngressWriter
 
     configure_logging(settings.log_level, settings.log_format)
     sock = bind(settings)
@@ -24,8 +25,15 @@ def _serve(settings: Settings, with_worker: bool) -> None:
 
     from octipus.app import create_app  # after ProcessGroup: it decides how metrics are kept
 
-    with group or nullcontext():
-        serve(create_app(settings, with_worker=with_worker, group=group), settings, sock)
+    database = settings.sqlite_file if settings.ingress_writer_process else None
+    writer = (
+        IngressWriter(database, settings.sqlite_synchronous, settings.shutdown_grace_seconds)
+        if database
+        else None
+    )
+    with group or nullcontext(), writer or nullcontext():
+        app = create_app(settings, with_worker=with_worker, group=group, writer=writer)
+        serve(app, settings, sock)
 
 
 async def _run_worker_only(settings: Settings) -> None:

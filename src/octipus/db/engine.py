@@ -153,6 +153,11 @@ def create_sqlite_writer(settings: Settings) -> Engine | None:
     return engine
 
 
+def sqlite_dialect() -> sa.Dialect:
+    """SQLite's dialect as the engines above configure it (JSON encoded alike), unconnected."""
+    return sa.create_engine("sqlite://", **JSON_CODEC).dialect
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

@@ -5,7 +5,7 @@ Several requests may share that transaction (ingress/batcher.py): each is answer
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from octipus.db.ids import new_id
 from octipus.db.tables import Delivery, Execution
 from octipus.hooks.cache import HookEntry
 from octipus.hooks.conditions import conditions_hold
+from octipus.ingress.encoded import fired_hooks
 from octipus.queue.queries import NOTIFY_NEW_WORK
 
 
@@ -91,20 +92,10 @@ def record_deliveries(
         .on_conflict_do_nothing(index_elements=["hook_id", "dedupe_key"])
         .returning(Execution.delivery_pk, Execution.hook_id)
     )
-    fired, unused = fired_hooks(items, conn.execute(statement, rows))
+    ids = [item.delivery["id"] for item in items]
+    fired, unused = fired_hooks(ids, conn.execute(statement, rows))
     if unused:
         conn.execute(sa.delete(Delivery).where(Delivery.id.in_(unused)))
     if conn.dialect.name == "postgresql" and any(fired):
         conn.execute(NOTIFY_NEW_WORK)  # wakes workers in other processes when this commits
     return fired
-
-
-def fired_hooks(
-    items: Sequence[Accepted], inserted: Iterable[tuple[str, str]]
-) -> tuple[list[list[str]], list[str]]:
-    """Per item, the hooks whose execution was inserted; and the deliveries left with none."""
-    fired: dict[str, list[str]] = {item.delivery["id"]: [] for item in items}
-    for delivery_pk, hook_id in inserted:
-        fired[delivery_pk].append(hook_id)
-    unused = [pk for pk, hooks in fired.items() if not hooks]
-    return [fired[item.delivery["id"]] for item in items], unused

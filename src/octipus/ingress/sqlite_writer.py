@@ -22,22 +22,20 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from octipus.db.engine import sync_wal
+from octipus.db.engine import sqlite_dialect, sync_wal
 from octipus.db.tables import Delivery, Execution
 from octipus.db.thread import is_busy
-from octipus.ingress.accept import Accepted, execution_rows, fired_hooks
+from octipus.ingress.accept import Accepted, execution_rows
+from octipus.ingress.encoded import EncodedBatch, insert
 from octipus.metrics import INGRESS_COMMIT_SECONDS, INGRESS_SYNC_SECONDS
 
 Processor = Callable[[Any], Any]
-Statement = tuple[str, list[Any]]  # SQL and its encoded parameters
-ROWS_PER_STATEMENT = 500  # x 15 columns stays well under SQLite's 32766 bound variables
 BUSY_TIMEOUT_S = 30.0  # how long `write` waits for SQLite's write lock, as the engine's own
 RETRY_DELAYS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)  # then every 20 ms until the timeout
 
@@ -73,14 +71,30 @@ class TableEncoder:
         return values
 
 
-@lru_cache(maxsize=512)
-def _insert_sql(table: str, keys: tuple[str, ...], rows: int, suffix: str = "") -> str:
-    placeholders = "(" + ",".join("?" * len(keys)) + ")"
-    values = ",".join([placeholders] * rows)
-    return f"INSERT INTO {table} ({','.join(keys)}) VALUES {values}{suffix}"
+class BatchEncoder:
+    """Accepted deliveries → an EncodedBatch of SQLite driver values (ingress/encoded.py)."""
 
+    def __init__(self, default_max_attempts: int, dialect: sa.Dialect | None = None):
+        dialect = dialect or sqlite_dialect()
+        tables = Delivery.metadata.tables
+        self._deliveries = TableEncoder(tables[Delivery.__tablename__], dialect)
+        self._executions = TableEncoder(tables[Execution.__tablename__], dialect)
+        self._default_max_attempts = default_max_attempts
 
-_ON_CONFLICT = " ON CONFLICT (hook_id, dedupe_key) DO NOTHING RETURNING delivery_pk, hook_id"
+    def encode(self, items: Sequence[Accepted]) -> EncodedBatch:
+        """The batch's rows, each timestamp encoded once (TableEncoder.encode's `memo`)."""
+        memo: dict[Any, Any] = {}
+        deliveries = [item.delivery for item in items]
+        delivery_keys = tuple(deliveries[0])
+        rows = [r for item in items for r in execution_rows(item, self._default_max_attempts)]
+        execution_keys = tuple(rows[0])
+        return EncodedBatch(
+            delivery_keys,
+            [v for row in deliveries for v in self._deliveries.encode(row, delivery_keys, memo)],
+            execution_keys,
+            [v for row in rows for v in self._executions.encode(row, execution_keys, memo)],
+            [row["id"] for row in deliveries],
+        )
 
 
 class ProcessLock:
@@ -123,20 +137,17 @@ class SQLiteDeliveryWriter:
         self._other_processes = (
             ProcessLock(Path(f"{self._database}-ingress.lock")) if across_processes else None
         )
-        self._default_max_attempts = default_max_attempts
-        tables = Delivery.metadata.tables
-        self._deliveries = TableEncoder(tables[Delivery.__tablename__], engine.dialect)
-        self._executions = TableEncoder(tables[Execution.__tablename__], engine.dialect)
+        self.encoder = BatchEncoder(default_max_attempts, engine.dialect)
         self._pooled: Any = None  # the writer's own connection, opened on first use
 
     def commit_now(self, items: Sequence[Accepted]) -> list[list[str]] | None:
         """Commit the batch without waiting for SQLite's write lock (not synced yet: `sync`);
         per item, the hooks that fired. None, at once, when another connection of this
         process or any other holds that lock (a worker's transaction, an API write)."""
-        statements = self._statements(items)
+        batch = self.encoder.encode(items)
         try:
             with self._locked(wait=False):
-                return self._commit(items, *statements)
+                return self._commit(batch)
         except Busy:
             return None
 
@@ -145,13 +156,13 @@ class SQLiteDeliveryWriter:
         it durable; per item, the hooks that fired. Blocking: for a writer thread.
 
         It waits with the ingress lock released, as SQLite's own busy handler would not."""
-        statements = self._statements(items)
+        batch = self.encoder.encode(items)
         delays = iter(RETRY_DELAYS_S)
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:
             try:
                 with self._locked(wait=True):
-                    fired = self._commit(items, *statements)
+                    fired = self._commit(batch)
                 break
             except Busy as busy:
                 if time.monotonic() >= deadline:
@@ -204,10 +215,8 @@ class SQLiteDeliveryWriter:
             self._pooled = self._engine.raw_connection()
         return self._pooled.driver_connection
 
-    def _commit(
-        self, items: Sequence[Accepted], deliveries: Statement, executions: list[Statement]
-    ) -> list[list[str]]:
-        """One transaction holding `items`; Busy when another connection holds the write lock."""
+    def _commit(self, batch: EncodedBatch) -> list[list[str]]:
+        """One transaction holding `batch`; Busy when another connection holds the write lock."""
         connection = self._connection()
         cursor = connection.cursor()
         try:
@@ -218,46 +227,10 @@ class SQLiteDeliveryWriter:
             raise
         with INGRESS_COMMIT_SECONDS.time():
             try:
-                fired = self._insert(cursor, items, deliveries, executions)
+                fired = insert(cursor, batch)
                 cursor.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
                     connection.rollback()
                 raise
-        return fired
-
-    def _statements(self, items: Sequence[Accepted]) -> tuple[Statement, list[Statement]]:
-        """The batch's INSERTs, values encoded: built before any lock is taken."""
-        memo: dict[Any, Any] = {}
-        deliveries = [item.delivery for item in items]
-        keys = tuple(deliveries[0])
-        insert_deliveries = (
-            _insert_sql(self._deliveries.table, keys, len(deliveries)),
-            [v for row in deliveries for v in self._deliveries.encode(row, keys, memo)],
-        )
-        rows = [r for item in items for r in execution_rows(item, self._default_max_attempts)]
-        keys = tuple(rows[0])
-        chunks = [rows[i : i + ROWS_PER_STATEMENT] for i in range(0, len(rows), ROWS_PER_STATEMENT)]
-        insert_executions = [
-            (
-                _insert_sql(self._executions.table, keys, len(chunk), _ON_CONFLICT),
-                [v for row in chunk for v in self._executions.encode(row, keys, memo)],
-            )
-            for chunk in chunks
-        ]
-        return insert_deliveries, insert_executions
-
-    def _insert(
-        self,
-        cursor: Any,
-        items: Sequence[Accepted],
-        deliveries: Statement,
-        executions: list[Statement],
-    ) -> list[list[str]]:
-        cursor.execute(*deliveries)
-        inserted = [row for sql, values in executions for row in cursor.execute(sql, values)]
-        fired, unused = fired_hooks(items, inserted)
-        if unused:
-            marks = ",".join("?" * len(unused))
-            cursor.execute(f"DELETE FROM {self._deliveries.table} WHERE id IN ({marks})", unused)
         return fired

@@ -12,26 +12,19 @@ import asyncio
 import logging
 import os
 import shutil
-import signal
 import socket
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from octipus.serving.keeper import keep_running, stop_processes
 from octipus.serving.shared import ChangeCounter, Shared
 
 if TYPE_CHECKING:
     from octipus.runtime import Runtime
 
 log = logging.getLogger(__name__)
-RESTART_DELAY_SECONDS = 1.0  # doubled after each crash up to the maximum, reset once stable
-MAX_RESTART_DELAY_SECONDS = 30.0
-STABLE_SECONDS = 60.0
-# Exit codes of a sibling that stopped because it was told to: uvicorn exits through the signal
-# it shut down on. Any other exit (a crash, SIGKILL) gets a new sibling.
-ASKED_TO_STOP = (0, -signal.SIGTERM, -signal.SIGINT)
 
 
 def share_metrics(directory: Path) -> None:
@@ -65,11 +58,13 @@ class ProcessGroup:
         self._procs: dict[int, asyncio.subprocess.Process] = {}
         self._keepers: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._writer_socket: Path | None = None
 
     async def start(self, runtime: Runtime) -> None:
         """Wake `runtime`'s workers when a sibling queues work, and start the siblings."""
         loop = asyncio.get_running_loop()
         loop.add_reader(self._wake_read, self._woken, runtime)
+        self._writer_socket = runtime.writer_socket
         self._keepers = [
             asyncio.create_task(self._keep_serving(i), name=f"sibling-{i}")
             for i in range(self._count)
@@ -84,9 +79,7 @@ class ProcessGroup:
         runtime.wake_workers()
 
     async def _keep_serving(self, index: int) -> None:
-        delay = RESTART_DELAY_SECONDS
-        while not self._stopping:
-            started = time.monotonic()
+        async def start() -> asyncio.subprocess.Process:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -94,36 +87,18 @@ class ProcessGroup:
                 str(self._sock.fileno()),
                 str(self._wake_write),
                 str(self.directory),
+                *([str(self._writer_socket)] if self._writer_socket else []),
                 pass_fds=(self._sock.fileno(), self._wake_write),
             )
             self._procs[index] = proc
-            code = await proc.wait()
-            if self._stopping or code in ASKED_TO_STOP:
-                return
-            if time.monotonic() - started > STABLE_SECONDS:
-                delay = RESTART_DELAY_SECONDS
-            log.error(
-                "a serving process exited; starting another",
-                extra={"exit_code": code, "in_seconds": delay},
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_RESTART_DELAY_SECONDS)
+            return proc
+
+        await keep_running(start, "a serving process", lambda: self._stopping)
 
     async def stop(self) -> None:
         """SIGTERM every sibling and wait for it (SIGKILL after the grace period)."""
         self._stopping = True
-        running = [p for p in self._procs.values() if p.returncode is None]
-        for proc in running:
-            proc.terminate()
-        waits = [asyncio.create_task(p.wait()) for p in running]
-        if waits:
-            _, late = await asyncio.wait(waits, timeout=self._grace + 10)
-            for proc in running:
-                if proc.returncode is None:
-                    log.warning("a serving process did not stop in time; killing it")
-                    proc.kill()
-            if late:
-                await asyncio.wait(late, timeout=10)
+        await stop_processes(list(self._procs.values()), self._grace, "a serving process")
         for keeper in self._keepers:
             keeper.cancel()
         await asyncio.gather(*self._keepers, return_exceptions=True)
@@ -131,10 +106,15 @@ class ProcessGroup:
         os.close(self._wake_read)
         os.close(self._wake_write)
         self.shared.hooks.close()
+        self._remove_directory()  # here too: uvicorn ends a process stopped by a signal by
+        # raising that signal again, so `__exit__` does not run then
 
     def __enter__(self) -> ProcessGroup:
         return self
 
     def __exit__(self, *_: object) -> None:
         """Remove the scratch directory, also when start-up failed before `stop` could run."""
+        self._remove_directory()
+
+    def _remove_directory(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -1,8 +1,9 @@
 """A sibling serving process, started by the main one (group.py): it serves requests only.
 
-`python -m octipus.serving.sibling LISTEN_FD WAKE_FD DIRECTORY`, with the settings from the
-environment it inherits. It runs no migrations, workers or channel pollers, and stops (SIGTERM,
-gracefully) when the main process is gone.
+`python -m octipus.serving.sibling LISTEN_FD WAKE_FD DIRECTORY [WRITER_SOCKET]`, with the settings
+from the environment it inherits; WRITER_SOCKET is the ingress writer process's socket, when one
+stores the deliveries (serving/writer.py). It runs no migrations, workers or channel pollers, and
+stops (SIGTERM, gracefully) when the main process is gone.
 """
 
 from __future__ import annotations
@@ -69,12 +70,13 @@ def main(argv: list[str]) -> None:
     from octipus.serving.server import serve
 
     listen_fd, wake_fd, directory = int(argv[1]), int(argv[2]), Path(argv[3])
+    writer = Path(argv[4]) if len(argv) > 4 else None
     parent = os.getppid()
     _stop_with(parent)
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     link = SiblingLink(wake_fd, directory, parent)
-    app = create_app(settings, with_worker=False, group=link)
+    app = create_app(settings, with_worker=False, group=link, writer=writer)
     serve(app, settings, socket.socket(fileno=listen_fd))
 
 

@@ -1,0 +1,56 @@
+"""Keeping a helper process running: started again after a crash, with a growing delay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+RESTART_DELAY_SECONDS = 1.0  # doubled after each crash up to the maximum, reset once stable
+MAX_RESTART_DELAY_SECONDS = 30.0
+STABLE_SECONDS = 60.0
+# Exit codes of a process that stopped because it was told to: uvicorn exits through the signal
+# it shut down on. Any other exit (a crash, SIGKILL) gets a new process.
+ASKED_TO_STOP = (0, -signal.SIGTERM, -signal.SIGINT)
+
+
+async def keep_running(
+    start: Callable[[], Awaitable[asyncio.subprocess.Process]],
+    what: str,
+    stopping: Callable[[], bool],
+) -> None:
+    """Run `start()`'s process again whenever it exits on its own, until `stopping()`."""
+    delay = RESTART_DELAY_SECONDS
+    while not stopping():
+        started = time.monotonic()
+        proc = await start()
+        code = await proc.wait()
+        if stopping() or code in ASKED_TO_STOP:
+            return
+        if time.monotonic() - started > STABLE_SECONDS:
+            delay = RESTART_DELAY_SECONDS
+        log.error(
+            f"{what} exited; starting another", extra={"exit_code": code, "in_seconds": delay}
+        )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, MAX_RESTART_DELAY_SECONDS)
+
+
+async def stop_processes(procs: list[asyncio.subprocess.Process], grace: float, what: str) -> None:
+    """SIGTERM each of `procs` still running and wait for it (SIGKILL after `grace` + 10 s)."""
+    running = [p for p in procs if p.returncode is None]
+    for proc in running:
+        proc.terminate()
+    waits = [asyncio.create_task(p.wait()) for p in running]
+    if not waits:
+        return
+    _, late = await asyncio.wait(waits, timeout=grace + 10)
+    for proc in running:
+        if proc.returncode is None:
+            log.warning(f"{what} did not stop in time; killing it")
+            proc.kill()
+    if late:
+        await asyncio.wait(late, timeout=10)

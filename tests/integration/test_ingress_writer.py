@@ -1,0 +1,112 @@
+"""The ingress writer process (OCTIPUS_INGRESS_WRITER, serving/writer.py): one process stores
+every accepted delivery; it is replaced when it crashes, and stopped with the server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.support.hooks import make_hook, send_github, unique_path
+from tests.support.server import ServerProcess
+from tests.support.signing import fixture_bytes
+from tests.support.waiting import finished_executions, wait_until
+
+SECRET = "s3cret-value"
+BODY = fixture_bytes("github", "push")
+
+
+def children(server: ServerProcess, command: str) -> list[int]:
+    """The pids of the main process's children running `command`."""
+    assert server.proc is not None
+    found = subprocess.run(
+        ["pgrep", "-P", str(server.proc.pid), "-f", command], capture_output=True, text=True
+    )
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def writer_pid(server: ServerProcess) -> int | None:
+    pids = children(server, "octipus.ingress.writer_process")
+    return pids[0] if len(pids) == 1 else None
+
+
+def skipping_hook(server: ServerProcess) -> tuple[str, str]:
+    """A hook whose push deliveries finish at once as "skipped": stored, with no worker run."""
+    path = unique_path()
+    with server.client() as c:
+        hook = make_hook(c, path, triggerConfig={"events": ["release"]})
+    return path, hook["id"]
+
+
+def test_one_serving_process_beside_the_writer_by_default(
+    server_factory: Callable[..., ServerProcess],
+):
+    env = {"OCTIPUS_HTTP_PROCESSES": "0", "OCTIPUS_INGRESS_WRITER": "process"}
+    server = server_factory(env=env)
+    assert writer_pid(server) is not None
+    assert children(server, "octipus.serving.sibling") == []
+    path, hook_id = skipping_hook(server)
+    for _ in range(5):
+        assert send_github(server.url, path, BODY, SECRET).status_code == 202
+    with server.client() as c:
+        assert len(finished_executions(c, hook_id, count=5)) == 5
+
+
+def test_a_killed_writer_is_replaced_and_every_accepted_delivery_is_stored(
+    server_factory: Callable[..., ServerProcess],
+):
+    server = server_factory(env={"OCTIPUS_INGRESS_WRITER": "process"})
+    path, hook_id = skipping_hook(server)
+    first = writer_pid(server)
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    accepted = 0
+    for _ in range(200):  # bounded: about 10 s of tries while the writer starts again
+        response = send_github(server.url, path, BODY, SECRET)
+        assert response.status_code in (202, 503), response.text
+        if response.status_code == 503:
+            assert "retry" in response.json()["error"].lower()
+            assert response.headers["Retry-After"]
+        accepted += response.status_code == 202
+        if accepted >= 3:
+            break
+        time.sleep(0.05)
+    assert accepted == 3
+    replaced = writer_pid(server)
+    assert replaced not in (None, first)
+    with server.client() as c:
+        assert len(finished_executions(c, hook_id, count=3)) == 3
+
+
+def test_each_serving_process_stores_its_own_when_asked(
+    server_factory: Callable[..., ServerProcess],
+):
+    server = server_factory(env={"OCTIPUS_INGRESS_WRITER": "inline"})
+    assert writer_pid(server) is None
+    path, hook_id = skipping_hook(server)
+    assert send_github(server.url, path, BODY, SECRET).status_code == 202
+    with server.client() as c:
+        assert len(finished_executions(c, hook_id)) == 1
+
+
+def test_sigterm_stops_the_writer_and_removes_its_socket(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path
+):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    server = server_factory(
+        env={
+            "OCTIPUS_INGRESS_WRITER": "process",
+            "OCTIPUS_HTTP_PROCESSES": "2",
+            "TMPDIR": str(scratch),
+        }
+    )
+    pid = writer_pid(server)
+    assert pid is not None
+    assert sorted(p.name.split("-")[1] for p in scratch.iterdir()) == ["ingress", "serving"]
+    assert server.stop() in (0, -signal.SIGTERM)
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), what="the writer to stop")
+    assert list(scratch.iterdir()) == []  # uvicorn re-raises SIGTERM: `stop` removed them
