@@ -10,13 +10,12 @@ ingress/writer_process.py), each batch is encoded here and sent to that process,
 the batches of every serving process into one transaction and answers once it is synced; up to
 LINK_IN_FLIGHT batches are with it at once.
 
-Otherwise on SQLite (ingress/sqlite_writer.py) a batch is committed and its WAL fsynced on the event
-loop's own thread, with no thread hop: the transaction is a few hundred microseconds of CPU, the
-fsync a fraction of a millisecond on a healthy disk, and in profiles the hand-offs to a writer
-thread and back (GIL switches, wake-ups) cost more than the wait they saved. When another
+Otherwise on SQLite (ingress/sqlite_writer.py) a batch is committed and its WAL fsynced on the
+event loop's own thread, with no thread hop: the transaction is a few hundred microseconds of
+CPU, the fsync a fraction of a millisecond on a healthy disk, and in profiles the hand-offs to a
+writer thread and back (GIL switches, wake-ups) cost more than the wait they saved. When another
 connection holds SQLite's write lock (a worker's transaction, an API write), the batch goes to a
 writer thread instead, which waits for the lock there; then up to two batches are in flight.
-
 When other processes serve the port too (octipus/serving/), an `flock` beside the database lets
 one process's ingress transaction run at a time, and each process keeps one batch in flight.
 """

@@ -8,8 +8,9 @@ waits for the lock there. Either way the WAL is then synced before any request o
 answered.
 
 It skips SQLAlchemy's per-statement machinery (half the writer's CPU in profiles) but not its
-encoding: every value goes through its column type's own bind processor, so rows read back
-exactly as if SQLAlchemy had written them. The SQL is built from the table definitions.
+encoding: every value goes through its column type's own bind processor (`BatchEncoder`, which
+also encodes the batches sent to the ingress writer process), so rows read back exactly as if
+SQLAlchemy had written them. The INSERTs themselves are in ingress/encoded.py.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ class TableEncoder:
     """Column values → driver values, with each column type's bind processor."""
 
     def __init__(self, table: sa.Table, dialect: sa.Dialect):
-        self.table = table.name
         self._processors: dict[str, tuple[Processor, type] | None] = {}
         for column in table.columns:
             process = column.type.dialect_impl(dialect).bind_processor(dialect)
@@ -137,14 +137,14 @@ class SQLiteDeliveryWriter:
         self._other_processes = (
             ProcessLock(Path(f"{self._database}-ingress.lock")) if across_processes else None
         )
-        self.encoder = BatchEncoder(default_max_attempts, engine.dialect)
+        self._encoder = BatchEncoder(default_max_attempts, engine.dialect)
         self._pooled: Any = None  # the writer's own connection, opened on first use
 
     def commit_now(self, items: Sequence[Accepted]) -> list[list[str]] | None:
         """Commit the batch without waiting for SQLite's write lock (not synced yet: `sync`);
         per item, the hooks that fired. None, at once, when another connection of this
         process or any other holds that lock (a worker's transaction, an API write)."""
-        batch = self.encoder.encode(items)
+        batch = self._encoder.encode(items)
         try:
             with self._locked(wait=False):
                 return self._commit(batch)
@@ -156,7 +156,7 @@ class SQLiteDeliveryWriter:
         it durable; per item, the hooks that fired. Blocking: for a writer thread.
 
         It waits with the ingress lock released, as SQLite's own busy handler would not."""
-        batch = self.encoder.encode(items)
+        batch = self._encoder.encode(items)
         delays = iter(RETRY_DELAYS_S)
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:

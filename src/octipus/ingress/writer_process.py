@@ -39,11 +39,14 @@ from octipus.ingress.writer_protocol import CONFLICT, FAILED, STORED, frame, unf
 PR_SET_PDEATHSIG = 1
 BUSY_TIMEOUT_MS = 30_000
 STOP_GRACE_SECONDS = 60.0
+SEND_TIMEOUT_SECONDS = 5.0
 Received = tuple[socket.socket, EncodedBatch]
 Answer = tuple[Any, ...]  # (STORED, fired, (deliveries, seconds)[, sync seconds]) or (error, why)
 
 
 class WriterProcess:
+    """Stores the batches that arrive on `listener`'s connections in the SQLite file `database`."""
+
     def __init__(self, database: str, listener: socket.socket, sync: bool):
         self._database = database
         self._sync = sync
@@ -178,10 +181,10 @@ class WriterProcess:
             if sock not in self._buffers:
                 continue
             try:
-                sock.setblocking(True)
+                sock.settimeout(SEND_TIMEOUT_SECONDS)  # a sender that stopped reading is dropped
                 sock.sendall(data)
                 sock.setblocking(False)
-            except OSError:
+            except OSError:  # socket.timeout included
                 self._forget(sock)
 
 
