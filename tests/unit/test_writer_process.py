@@ -22,7 +22,7 @@ from octipus.db.ids import new_id
 from octipus.db.tables import Delivery, Execution
 from octipus.hooks.cache import HookEntry
 from octipus.ingress.accept import Accepted, Outcome
-from octipus.ingress.encoded import DELIVERIES, EXECUTIONS, EncodedBatch
+from octipus.ingress.encoded import DELIVERIES, EXECUTIONS, BatchRows
 from octipus.ingress.sqlite_writer import BatchEncoder
 from octipus.ingress.verify import build_verifier
 from octipus.ingress.writer_link import WriterLink, WriterUnavailable
@@ -55,7 +55,8 @@ async def database(tmp_path: Path) -> str:
     return str(path)
 
 
-def _batch(*delivery_ids: str, pk: str | None = None) -> EncodedBatch:
+def _batch(*delivery_ids: str, pk: str | None = None) -> BatchRows:
+    """Plain rows, as a serving process sends them."""
     entry = HookEntry(HOOK, "h", "webhook", "github", build_verifier({}), frozenset(), [], None, ())
     items = [
         Accepted(
@@ -75,7 +76,12 @@ def _batch(*delivery_ids: str, pk: str | None = None) -> EncodedBatch:
         )
         for delivery_id in delivery_ids
     ]
-    return BatchEncoder(8).encode(items)
+    return BatchEncoder.plain(items, 8)
+
+
+def _encoded(*delivery_ids: str, pk: str | None = None) -> BatchRows:
+    """Encoded rows, as the writer process stores them once received."""
+    return BatchEncoder().encode(_batch(*delivery_ids, pk=pk))
 
 
 def _count(database: str, table: str) -> int:
@@ -100,7 +106,7 @@ def test_one_transaction_stores_the_batches_of_several_senders(
     writer: WriterProcess, database: str
 ):
     a, b = socket.socketpair()
-    answers = writer._store([(a, _batch("a1", "a2")), (b, _batch("b1"))])
+    answers = writer._store([(a, _encoded("a1", "a2")), (b, _encoded("b1"))])
     assert [(sock, answer[:2]) for sock, answer in answers] == [
         (a, (STORED, [[HOOK], [HOOK]])),
         (b, (STORED, [[HOOK]])),
@@ -114,8 +120,8 @@ def test_a_sender_whose_row_breaks_a_constraint_does_not_fail_the_others(
     writer: WriterProcess, database: str
 ):
     a, b = socket.socketpair()
-    writer._store([(a, _batch("first", pk="taken"))])
-    answers = writer._store([(a, _batch("again", pk="taken")), (b, _batch("fine"))])
+    writer._store([(a, _encoded("first", pk="taken"))])
+    answers = writer._store([(a, _encoded("again", pk="taken")), (b, _encoded("fine"))])
     assert answers[0][1][0] == CONFLICT
     assert answers[1][1][:2] == (STORED, [[HOOK]])
     assert _count(database, "deliveries") == 2
@@ -125,8 +131,8 @@ def test_a_repeated_delivery_fires_nothing_and_leaves_no_delivery(
     writer: WriterProcess, database: str
 ):
     a, _ = socket.socketpair()
-    writer._store([(a, _batch("same"))])
-    [(_, answer)] = writer._store([(a, _batch("same"))])
+    writer._store([(a, _encoded("same"))])
+    [(_, answer)] = writer._store([(a, _encoded("same"))])
     assert answer[:2] == (STORED, [[]])
     assert _count(database, "deliveries") == 1
 

@@ -71,7 +71,6 @@ class DeliveryBatcher:
             else None
         )
         self._link = link
-        self._encoder = BatchEncoder(default_max_attempts) if link else None
         in_flight = 1 if across_processes and sqlite_writer else 2
         if link:
             in_flight = LINK_IN_FLIGHT
@@ -152,8 +151,8 @@ class DeliveryBatcher:
 
     async def _transact(self, items: Sequence[Accepted]) -> list[list[str]]:
         """One committed (and, on SQLite, synced) transaction holding `items`."""
-        if self._link is not None and self._encoder is not None:
-            return await self._link.write(self._encoder.encode(items))
+        if self._link is not None:
+            return await self._link.write(BatchEncoder.plain(items, self._default_max_attempts))
         INGRESS_TRANSACTION.observe(len(items))
         writer = self._sqlite_writer
         if writer is not None:

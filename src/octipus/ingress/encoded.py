@@ -1,9 +1,10 @@
-"""A batch of deliveries as SQLite driver values, and the SQL that stores it.
+"""A batch of deliveries as rows of values, and the SQL that stores it.
 
 Both ingress writers use it: the one on a serving process's event loop (ingress/sqlite_writer.py)
 and the ingress writer process (ingress/writer_process.py), which merges the batches of every
-serving process into one transaction. Standard library only, so that the writer process stays
-small: the values were encoded by the serving process (ingress/sqlite_writer.py `BatchEncoder`).
+serving process into one transaction. A serving process sends its rows plain (timestamps as
+integers, JSON as dicts) and the writer process encodes them (ingress/sqlite_writer.py
+`BatchEncoder`), which takes that work off the serving process's event loop.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ _ON_CONFLICT = " ON CONFLICT (hook_id, dedupe_key) DO NOTHING RETURNING delivery
 
 
 @dataclass(frozen=True)
-class EncodedBatch:
-    """Rows ready for the driver: each table's column names and its values, row after row."""
+class BatchRows:
+    """A batch's rows: each table's column names and its rows (lists of values, plain or
+    encoded for the driver)."""
 
     delivery_keys: tuple[str, ...]
-    deliveries: list[Any]
+    deliveries: list[list[Any]]
     execution_keys: tuple[str, ...]
-    executions: list[Any]
+    executions: list[list[Any]]
     delivery_ids: list[str]  # the deliveries' primary keys, in the batch's order
 
     def as_message(self) -> tuple[Any, ...]:
@@ -40,12 +42,12 @@ class EncodedBatch:
         )
 
     @classmethod
-    def from_message(cls, message: Sequence[Any]) -> EncodedBatch:
+    def from_message(cls, message: Sequence[Any]) -> BatchRows:
         keys, deliveries, execution_keys, executions, ids = message
         return cls(tuple(keys), deliveries, tuple(execution_keys), executions, ids)
 
 
-def merged(batches: Sequence[EncodedBatch]) -> EncodedBatch:
+def merged(batches: Sequence[BatchRows]) -> BatchRows:
     """One batch holding all of `batches`, in order (all built by the same code, same columns)."""
     first = batches[0]
     if len(batches) == 1:
@@ -54,17 +56,17 @@ def merged(batches: Sequence[EncodedBatch]) -> EncodedBatch:
     for batch in batches[1:]:
         if (batch.delivery_keys, batch.execution_keys) != columns:
             raise ValueError("batches with different columns cannot share a transaction")
-    return EncodedBatch(
+    return BatchRows(
         first.delivery_keys,
-        [v for b in batches for v in b.deliveries],
+        [row for b in batches for row in b.deliveries],
         first.execution_keys,
-        [v for b in batches for v in b.executions],
+        [row for b in batches for row in b.executions],
         [i for b in batches for i in b.delivery_ids],
     )
 
 
-def insert(cursor: sqlite3.Cursor, batch: EncodedBatch) -> list[list[str]]:
-    """Insert `batch` in the caller's transaction; per delivery, the hooks that fired.
+def insert(cursor: sqlite3.Cursor, batch: BatchRows) -> list[list[str]]:
+    """Insert `batch` (encoded) in the caller's transaction; per delivery, the hooks that fired.
 
     Executions are unique per (hook, sender's delivery id): a duplicate inserts nothing for that
     hook, and a delivery whose every hook was a duplicate is deleted again.
@@ -93,18 +95,16 @@ def _insert_rows(
     cursor: sqlite3.Cursor,
     table: str,
     keys: tuple[str, ...],
-    values: list[Any],
+    rows: list[list[Any]],
     returning: bool = False,
 ) -> list[tuple[str, str]]:
-    """Multi-row INSERTs of `values` (row after row), ROWS_PER_STATEMENT rows at a time."""
-    width = len(keys)
-    rows = len(values) // width
+    """Multi-row INSERTs of `rows`, ROWS_PER_STATEMENT rows at a time."""
     suffix = _ON_CONFLICT if returning else ""
     out: list[tuple[str, str]] = []
-    for start in range(0, rows, ROWS_PER_STATEMENT):
-        count = min(ROWS_PER_STATEMENT, rows - start)
-        chunk = values[start * width : (start + count) * width]
-        result = cursor.execute(_insert_sql(table, keys, count, suffix), chunk)
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        values = [v for row in chunk for v in row]
+        result = cursor.execute(_insert_sql(table, keys, len(chunk), suffix), values)
         if returning:
             out.extend(result)
     return out

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from octipus.db.engine import sqlite_dialect, sync_wal
 from octipus.db.tables import Delivery, Execution
 from octipus.db.thread import is_busy
 from octipus.ingress.accept import Accepted, execution_rows
-from octipus.ingress.encoded import EncodedBatch, insert
+from octipus.ingress.encoded import BatchRows, insert
 from octipus.metrics import INGRESS_COMMIT_SECONDS, INGRESS_SYNC_SECONDS
 
 Processor = Callable[[Any], Any]
@@ -41,59 +41,86 @@ BUSY_TIMEOUT_S = 30.0  # how long `write` waits for SQLite's write lock, as the 
 RETRY_DELAYS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)  # then every 20 ms until the timeout
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MICROSECOND = timedelta(microseconds=1)
+
+
 class TableEncoder:
-    """Column values → driver values, with each column type's bind processor."""
+    """Plain column values → driver values, with each column type's bind processor."""
 
     def __init__(self, table: sa.Table, dialect: sa.Dialect):
         self._processors: dict[str, tuple[Processor, type] | None] = {}
+        self._timestamps: set[str] = set()
         for column in table.columns:
             process = column.type.dialect_impl(dialect).bind_processor(dialect)
             self._processors[column.key] = None if process is None else (process, type(column.type))
+            if isinstance(getattr(column.type, "impl", column.type), sa.DateTime):
+                self._timestamps.add(column.key)
 
-    def encode(self, row: dict[str, Any], keys: Sequence[str], memo: dict[Any, Any]) -> list[Any]:
-        """`row`'s values in `keys` order. `memo` keeps the timestamps encoded so far (a
-        delivery's arrival is also its executions' created_at and run_after), so that a batch
-        encodes each once; they are keyed by column type, since equal datetimes of one type
-        encode alike."""
-        values = []
-        for key in keys:
-            value = row[key]
+    def encode(self, values: Sequence[Any], keys: Sequence[str], memo: dict[Any, Any]) -> list[Any]:
+        """`values` (plain: `plain_row`) of the columns `keys`, encoded. `memo` keeps the
+        timestamps encoded so far (a delivery's arrival is also its executions' created_at and
+        run_after), so that a batch encodes each once; keyed by column type, since equal
+        timestamps of one type encode alike."""
+        encoded = []
+        for key, value in zip(keys, values, strict=True):
             processor = self._processors[key]
-            if processor is None:
-                values.append(value)
-            elif type(value) is datetime:
-                encoded = memo.get((processor[1], value))
-                if encoded is None:
-                    encoded = memo[processor[1], value] = processor[0](value)
-                values.append(encoded)
+            if processor is None or value is None:
+                encoded.append(value if processor is None else processor[0](value))
+            elif key in self._timestamps:
+                done = memo.get((processor[1], value))
+                if done is None:
+                    done = memo[processor[1], value] = processor[0](EPOCH + value * ONE_MICROSECOND)
+                encoded.append(done)
             else:
-                values.append(processor[0](value))
-        return values
+                encoded.append(processor[0](value))
+        return encoded
+
+
+def plain_row(row: dict[str, Any], keys: Sequence[str]) -> list[Any]:
+    """`row`'s values in `keys` order, each timestamp as integer microseconds since the epoch
+    (exact, and `marshal` can send it); TableEncoder.encode turns them back."""
+    return [
+        (v - EPOCH) // ONE_MICROSECOND if type(v) is datetime else v for v in map(row.get, keys)
+    ]
 
 
 class BatchEncoder:
-    """Accepted deliveries → an EncodedBatch of SQLite driver values (ingress/encoded.py)."""
+    """Accepted deliveries → plain rows (`plain`), which this process or the ingress writer
+    process then encodes into SQLite driver values (`encode`; ingress/encoded.py)."""
 
-    def __init__(self, default_max_attempts: int, dialect: sa.Dialect | None = None):
+    def __init__(self, dialect: sa.Dialect | None = None):
         dialect = dialect or sqlite_dialect()
         tables = Delivery.metadata.tables
         self._deliveries = TableEncoder(tables[Delivery.__tablename__], dialect)
         self._executions = TableEncoder(tables[Execution.__tablename__], dialect)
-        self._default_max_attempts = default_max_attempts
 
-    def encode(self, items: Sequence[Accepted]) -> EncodedBatch:
-        """The batch's rows, each timestamp encoded once (TableEncoder.encode's `memo`)."""
-        memo: dict[Any, Any] = {}
+    @staticmethod
+    def plain(items: Sequence[Accepted], default_max_attempts: int) -> BatchRows:
+        """The batch's rows as plain values (`plain_row`), not yet encoded."""
         deliveries = [item.delivery for item in items]
         delivery_keys = tuple(deliveries[0])
-        rows = [r for item in items for r in execution_rows(item, self._default_max_attempts)]
+        rows = [r for item in items for r in execution_rows(item, default_max_attempts)]
         execution_keys = tuple(rows[0])
-        return EncodedBatch(
+        return BatchRows(
             delivery_keys,
-            [v for row in deliveries for v in self._deliveries.encode(row, delivery_keys, memo)],
+            [plain_row(row, delivery_keys) for row in deliveries],
             execution_keys,
-            [v for row in rows for v in self._executions.encode(row, execution_keys, memo)],
+            [plain_row(row, execution_keys) for row in rows],
             [row["id"] for row in deliveries],
+        )
+
+    def encode(self, batch: BatchRows) -> BatchRows:
+        """`batch`'s plain rows as driver values."""
+        memo: dict[Any, Any] = {}
+        deliveries, executions = self._deliveries, self._executions
+        keys, execution_keys = batch.delivery_keys, batch.execution_keys
+        return BatchRows(
+            keys,
+            [deliveries.encode(row, keys, memo) for row in batch.deliveries],
+            execution_keys,
+            [executions.encode(row, execution_keys, memo) for row in batch.executions],
+            batch.delivery_ids,
         )
 
 
@@ -137,14 +164,15 @@ class SQLiteDeliveryWriter:
         self._other_processes = (
             ProcessLock(Path(f"{self._database}-ingress.lock")) if across_processes else None
         )
-        self._encoder = BatchEncoder(default_max_attempts, engine.dialect)
+        self._encoder = BatchEncoder(engine.dialect)
+        self._default_max_attempts = default_max_attempts
         self._pooled: Any = None  # the writer's own connection, opened on first use
 
     def commit_now(self, items: Sequence[Accepted]) -> list[list[str]] | None:
         """Commit the batch without waiting for SQLite's write lock (not synced yet: `sync`);
         per item, the hooks that fired. None, at once, when another connection of this
         process or any other holds that lock (a worker's transaction, an API write)."""
-        batch = self._encoder.encode(items)
+        batch = self._encoder.encode(BatchEncoder.plain(items, self._default_max_attempts))
         try:
             with self._locked(wait=False):
                 return self._commit(batch)
@@ -156,7 +184,7 @@ class SQLiteDeliveryWriter:
         it durable; per item, the hooks that fired. Blocking: for a writer thread.
 
         It waits with the ingress lock released, as SQLite's own busy handler would not."""
-        batch = self._encoder.encode(items)
+        batch = self._encoder.encode(BatchEncoder.plain(items, self._default_max_attempts))
         delays = iter(RETRY_DELAYS_S)
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:
@@ -215,7 +243,7 @@ class SQLiteDeliveryWriter:
             self._pooled = self._engine.raw_connection()
         return self._pooled.driver_connection
 
-    def _commit(self, batch: EncodedBatch) -> list[list[str]]:
+    def _commit(self, batch: BatchRows) -> list[list[str]]:
         """One transaction holding `batch`; Busy when another connection holds the write lock."""
         connection = self._connection()
         cursor = connection.cursor()

@@ -1,6 +1,6 @@
 """A serving process's link to the ingress writer process (ingress/writer_process.py).
 
-It sends each batch (EncodedBatch) over the writer's Unix socket (ingress/writer_protocol.py) and
+It sends each batch (BatchRows) over the writer's Unix socket (ingress/writer_protocol.py) and
 waits for the answer, which comes once the batch is committed and the WAL synced. Answers come in
 the order the batches were sent. The writer's timings become this process's ingress metrics.
 """
@@ -14,7 +14,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from octipus.ingress.encoded import EncodedBatch
+from octipus.ingress.encoded import BatchRows
 from octipus.ingress.writer_protocol import CONFLICT, STORED, frame, unframe
 from octipus.metrics import INGRESS_COMMIT_SECONDS, INGRESS_SYNC_SECONDS, INGRESS_TRANSACTION
 
@@ -37,7 +37,7 @@ class WriterLink:
         self._waiting: deque[asyncio.Future[Any]] = deque()
         self._sending = asyncio.Lock()
 
-    async def write(self, batch: EncodedBatch) -> list[list[str]]:
+    async def write(self, batch: BatchRows) -> list[list[str]]:
         """Store `batch` durably; per delivery, the hooks that fired.
 
         Raises sqlite3.IntegrityError when a row breaks a constraint, WriterFailed when the

@@ -33,14 +33,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from octipus.ingress.encoded import EncodedBatch, insert, merged
+from octipus.ingress.encoded import BatchRows, insert, merged
+from octipus.ingress.sqlite_writer import BatchEncoder
 from octipus.ingress.writer_protocol import CONFLICT, FAILED, STORED, frame, unframe
 
 PR_SET_PDEATHSIG = 1
 BUSY_TIMEOUT_MS = 30_000
 STOP_GRACE_SECONDS = 60.0
 SEND_TIMEOUT_SECONDS = 5.0
-Received = tuple[socket.socket, EncodedBatch]
+Received = tuple[socket.socket, BatchRows]
 Answer = tuple[Any, ...]  # (STORED, fired, (deliveries, seconds)[, sync seconds]) or (error, why)
 
 
@@ -54,6 +55,7 @@ class WriterProcess:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
             self._db.execute(f"PRAGMA {pragma}")
         self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self._encoder = BatchEncoder()
         self._listener = listener
         self._selector = selectors.DefaultSelector()
         self._selector.register(listener, selectors.EVENT_READ)
@@ -91,7 +93,10 @@ class WriterProcess:
                     with contextlib.suppress(BlockingIOError):
                         sock.recv(4096)
                 else:
-                    received += [(sock, EncodedBatch.from_message(m)) for m in self._read(sock)]
+                    received += [
+                        (sock, self._encoder.encode(BatchRows.from_message(m)))
+                        for m in self._read(sock)
+                    ]
         return received
 
     def _accept(self) -> None:
@@ -134,11 +139,11 @@ class WriterProcess:
             answers = [(*a[:3], synced) if a[0] == STORED else a for a in answers]
         return [(sock, answer) for (sock, _), answer in zip(received, answers, strict=True)]
 
-    def _alone(self, batch: EncodedBatch) -> Answer:
+    def _alone(self, batch: BatchRows) -> Answer:
         answer = self._transact([batch])
         return answer[0] if answer is not None else (CONFLICT, "a row breaks a constraint")
 
-    def _transact(self, batches: Sequence[EncodedBatch]) -> list[Answer] | None:
+    def _transact(self, batches: Sequence[BatchRows]) -> list[Answer] | None:
         """Store `batches` in one transaction: each one's answer (STORED, the hooks that fired
         per delivery, the transaction's deliveries and seconds); None on a constraint error."""
         db = self._db

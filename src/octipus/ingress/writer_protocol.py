@@ -1,7 +1,7 @@
 """How serving processes and the ingress writer process talk (ingress/writer_process.py).
 
 Over a Unix socket in a directory only this user can enter (serving/writer.py), each message is
-a 4-byte length and a `marshal`-ed value: a serving process sends a batch (EncodedBatch's
+a 4-byte length and a `marshal`-ed value: a serving process sends a batch (BatchRows's
 `as_message`), the writer answers each batch in the order it came, once stored. `marshal` is
 safe here only because both ends are this user's own processes. Standard library only.
 """
