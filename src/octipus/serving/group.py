@@ -9,22 +9,17 @@ graceful stop of its own) and is killed only if it has not exited within the gra
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
-import shutil
 import socket
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from octipus.serving.keeper import keep_running, stop_processes
+from octipus.serving.keeper import ScratchDirectory, keep_running, stop_processes
 from octipus.serving.shared import ChangeCounter, Shared
 
 if TYPE_CHECKING:
     from octipus.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 
 def share_metrics(directory: Path) -> None:
@@ -41,7 +36,7 @@ def share_metrics(directory: Path) -> None:
     values.ValueClass = values.MultiProcessValue()
 
 
-class ProcessGroup:
+class ProcessGroup(ScratchDirectory):
     """Siblings serving `sock` beside this process; what they share lives in a scratch dir."""
 
     is_main = True
@@ -50,7 +45,7 @@ class ProcessGroup:
         self._sock = sock
         self._count = siblings
         self._grace = grace_seconds
-        self.directory = Path(tempfile.mkdtemp(prefix="octipus-serving-"))
+        super().__init__("octipus-serving-")
         share_metrics(self.directory / "metrics")
         self.shared = Shared(ChangeCounter(self.directory / "hooks"))
         self._wake_read, self._wake_write = os.pipe()
@@ -106,15 +101,4 @@ class ProcessGroup:
         os.close(self._wake_read)
         os.close(self._wake_write)
         self.shared.hooks.close()
-        self._remove_directory()  # here too: uvicorn ends a process stopped by a signal by
-        # raising that signal again, so `__exit__` does not run then
-
-    def __enter__(self) -> ProcessGroup:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        """Remove the scratch directory, also when start-up failed before `stop` could run."""
-        self._remove_directory()
-
-    def _remove_directory(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+        self.remove_directory()

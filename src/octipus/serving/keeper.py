@@ -1,12 +1,17 @@
-"""Keeping a helper process running: started again after a crash, with a growing delay."""
+"""Keeping helper processes running (started again after a crash, with a growing delay), and
+the scratch directory their keeper owns."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Self
 
 log = logging.getLogger(__name__)
 RESTART_DELAY_SECONDS = 1.0  # doubled after each crash up to the maximum, reset once stable
@@ -54,3 +59,21 @@ async def stop_processes(procs: list[asyncio.subprocess.Process], grace: float, 
             proc.kill()
     if late:
         await asyncio.wait(late, timeout=10)
+
+
+class ScratchDirectory:
+    """A private temporary directory, removed by `with`'s exit (also when start-up failed) and
+    by `remove_directory`, which a keeper's `stop` calls: uvicorn ends a process stopped by a
+    signal by raising that signal again, so `__exit__` does not run then."""
+
+    def __init__(self, prefix: str):
+        self.directory = Path(tempfile.mkdtemp(prefix=prefix))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.remove_directory()
+
+    def remove_directory(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)

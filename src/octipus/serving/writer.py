@@ -10,12 +10,9 @@ once every serving process has answered what it had.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
-from octipus.serving.keeper import keep_running, stop_processes
+from octipus.serving.keeper import ScratchDirectory, keep_running, stop_processes
 
 READY_TIMEOUT_SECONDS = 30.0
 SOCKET_NAME = "ingress.sock"
@@ -25,15 +22,15 @@ class WriterNotReady(RuntimeError):
     """The writer process exited, or did not say it was ready in time."""
 
 
-class IngressWriter:
+class IngressWriter(ScratchDirectory):
     """Keeps the writer process of the SQLite file `database` running on `socket`."""
 
     def __init__(self, database: str, synchronous: str, grace_seconds: float):
         self._database = database
         self._synchronous = synchronous
         self._grace = grace_seconds
-        self._directory = Path(tempfile.mkdtemp(prefix="octipus-ingress-"))
-        self.socket = self._directory / SOCKET_NAME
+        super().__init__("octipus-ingress-")
+        self.socket = self.directory / SOCKET_NAME
         self._proc: asyncio.subprocess.Process | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._stopping = False
@@ -69,17 +66,7 @@ class IngressWriter:
         if self._keeper is not None:
             self._keeper.cancel()
             await asyncio.gather(self._keeper, return_exceptions=True)
-        self._remove_directory()  # here too: see ProcessGroup.stop
-
-    def __enter__(self) -> IngressWriter:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        """Remove the socket's directory, also when start-up failed before `stop` could run."""
-        self._remove_directory()
-
-    def _remove_directory(self) -> None:
-        shutil.rmtree(self._directory, ignore_errors=True)
+        self.remove_directory()
 
     async def _spawn(self) -> tuple[asyncio.subprocess.Process, bool]:
         """The process, and whether it said it was ready (if not, it has been killed)."""
