@@ -41,7 +41,7 @@ def skipping_hook(server: ServerProcess) -> tuple[str, str]:
     return path, hook["id"]
 
 
-def test_one_serving_process_beside_the_writer_by_default(
+def test_one_serving_process_beside_the_writer_unless_asked_for_more(
     server_factory: Callable[..., ServerProcess],
 ):
     env = {"OCTIPUS_HTTP_PROCESSES": "0", "OCTIPUS_INGRESS_WRITER": "process"}

@@ -113,12 +113,12 @@ def create_inline_sqlite_engine(settings: Settings, wait: bool = True) -> AsyncE
     fails at once ("database is locked") when another connection holds the write lock, instead of
     sleeping in SQLite's busy handler: for transactions tried on an event loop's own thread.
     """
-    url = _sqlite_url(settings)
-    if url is None or url.database in (None, "", ":memory:"):
+    url, database = _sqlite_url(settings), settings.sqlite_file
+    if url is None or database is None:
         return None
     engine = create_async_engine(
         url,
-        async_creator=partial(inline_connect, url.database),
+        async_creator=partial(inline_connect, database),
         pool_size=1,
         max_overflow=0,
         **JSON_CODEC,
@@ -143,7 +143,7 @@ def create_sqlite_writer(settings: Settings) -> Engine | None:
     answers, outside the write lock (ingress/batcher.py), unless OCTIPUS_SQLITE_SYNCHRONOUS=normal.
     """
     url = _sqlite_url(settings)
-    if url is None or url.database in (None, "", ":memory:"):
+    if url is None or settings.sqlite_file is None:
         return None
     engine = sa.create_engine(
         url.set(drivername="sqlite"), pool_size=1, max_overflow=0, **JSON_CODEC

@@ -6,9 +6,9 @@ that commit is durable, so a 2xx still means "committed". A batch that fails fai
 requests.
 
 On SQLite with the ingress writer process (the default with two or more CPUs: serving/writer.py,
-ingress/writer_process.py), each batch is encoded here and sent to that process, which merges
-the batches of every serving process into one transaction and answers once it is synced; up to
-LINK_IN_FLIGHT batches are with it at once.
+ingress/writer_process.py), each batch is sent to that process as plain rows; it encodes them,
+merges the batches of every serving process into one transaction and answers once it is synced.
+Up to LINK_IN_FLIGHT batches are with it at once.
 
 Otherwise on SQLite (ingress/sqlite_writer.py) a batch is committed and its WAL fsynced on the
 event loop's own thread, with no thread hop: the transaction is a few hundred microseconds of
@@ -71,13 +71,11 @@ class DeliveryBatcher:
             else None
         )
         self._link = link
-        in_flight = 1 if across_processes and sqlite_writer else 2
-        if link:
-            in_flight = LINK_IN_FLIGHT
-        self._threads = ThreadPoolExecutor(in_flight, "octipus-ingress-writer")
+        threads = 1 if across_processes and sqlite_writer else 2  # when SQLite's lock is held
+        self._threads = ThreadPoolExecutor(threads, "octipus-ingress-writer")
+        self._in_flight = LINK_IN_FLIGHT if link else threads
         self._default_max_attempts = default_max_attempts
         self._max_batch = max_batch
-        self._in_flight = in_flight
         self._waiting: deque[Waiting] = deque()
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
