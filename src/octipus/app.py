@@ -16,6 +16,7 @@ from octipus.accounts import bootstrap_admin
 from octipus.api import auth, channels, executions, health, hooks, webhooks
 from octipus.api.errors import install_error_handlers
 from octipus.api.front import OctipusApp
+from octipus.api.ingress_schema import document_ingress
 from octipus.config import Settings
 from octipus.db.engine import upgrade_schema
 from octipus.runtime import Runtime
@@ -117,6 +118,7 @@ def create_app(
         default_response_class=ORJSONResponse,
     )
     install_error_handlers(app)
+    document_ingress(app)
     for module in (health, webhooks, hooks, executions, auth, channels, web_routes):
         app.include_router(module.router)
     return app
