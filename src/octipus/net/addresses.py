@@ -1,8 +1,8 @@
 """Which addresses a user-configured destination may reach, and resolving a name to them.
 
 Loopback, private, link-local, site-local, multicast, unspecified, reserved and every other
-non-global address is refused, including IPv4 addresses carried inside IPv6 ones (mapped, 6to4, Teredo,
-NAT64), unless the host is named in OCTIPUS_FORWARD_ALLOW_HOSTS.
+non-global address is refused, including IPv4 addresses carried inside IPv6 ones (mapped,
+6to4, Teredo, NAT64), unless the host is named in OCTIPUS_FORWARD_ALLOW_HOSTS.
 """
 
 from __future__ import annotations
