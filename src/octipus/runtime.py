@@ -18,13 +18,14 @@ from octipus.db.engine import (
     create_sqlite_writer,
 )
 from octipus.hooks.cache import HookCache
-from octipus.http_client import HttpClient, operator_client
 from octipus.ingress.batcher import DeliveryBatcher
 from octipus.ingress.writer_link import WriterLink
+from octipus.net.connect_guard import GuardedProcess
+from octipus.net.guarded import GuardedClient, guarded_client
+from octipus.net.http import HttpClient, operator_client
 from octipus.queue.queries import queue_depth
 
 if TYPE_CHECKING:
-    from octipus.actions.ssrf import GuardedClient
     from octipus.serving.shared import Shared
 
 
@@ -36,6 +37,7 @@ class Runtime:
     read_sessions: async_sessionmaker[AsyncSession]
     http: HttpClient  # operator-configured services (Telegram, Slack)
     outbound: GuardedClient  # user-configured URLs, through the SSRF guard
+    guarded_process: GuardedProcess  # libraries that open their own sockets (Apprise)
     hooks: HookCache
     deliveries: DeliveryBatcher
     shared: Shared | None = None  # with other processes serving the port (octipus/serving/)
@@ -50,8 +52,6 @@ class Runtime:
     ) -> Runtime:
         """The runtime; with `writer_socket`, deliveries are stored by the ingress writer process
         listening there (serving/writer.py), else by this process."""
-        from octipus.actions.ssrf import guarded_client  # actions.base imports Runtime
-
         engine = create_engine(settings)
         sessions = create_sessionmaker(engine)
         return cls(
@@ -70,6 +70,7 @@ class Runtime:
             ),
             http=operator_client(),
             outbound=guarded_client(settings.forward_allowed_hosts),
+            guarded_process=GuardedProcess(settings.forward_allowed_hosts),
             shared=shared,
             writer_socket=writer_socket,
         )
@@ -95,4 +96,5 @@ class Runtime:
         await self.deliveries.close()
         await self.http.aclose()
         await self.outbound.aclose()
+        await self.guarded_process.aclose()
         await self.engine.dispose()

@@ -14,7 +14,7 @@ import pytest
 from octipus.actions.base import RetryableError
 from octipus.channels.telegram import TelegramAdapter
 from octipus.config import Settings
-from octipus.http_client import (
+from octipus.net.http import (
     HttpClient,
     HttpConnectError,
     HttpError,

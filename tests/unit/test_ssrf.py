@@ -13,14 +13,9 @@ from typing import Any
 import aiohappyeyeballs
 import pytest
 
-from octipus.actions.ssrf import (
-    BlockedDestination,
-    IPAddress,
-    blocked_reason,
-    guarded_client,
-    send_guarded,
-)
-from octipus.http_client import HttpConnectError, HttpTimeout
+from octipus.net.addresses import BlockedDestination, IPAddress, blocked_reason
+from octipus.net.guarded import guarded_client
+from octipus.net.http import HttpConnectError, HttpTimeout
 from tests.support.raw_http import raw_server, self_signed, tls_contexts
 from tests.support.receiver import Receiver, Reply
 
@@ -103,6 +98,11 @@ def tls(tmp_path: Path):
         ("::ffff:169.254.169.254", "link-local"),
         ("2002:a00:1::1", "private"),  # 6to4 wrapping 10.0.0.1
         ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64 wrapping 169.254.169.254
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "private"),  # Teredo, client 192.0.2.45
+        ("fec0::1", "site-local"),  # deprecated, yet Python counts it as global
+        ("::127.0.0.1", "reserved"),  # IPv4-compatible (deprecated)
+        ("198.18.0.1", "private"),  # benchmarking
+        ("255.255.255.255", "reserved"),  # broadcast
     ],
 )
 def test_internal_addresses_are_blocked_with_their_kind(address: str, reason: str):
@@ -133,7 +133,7 @@ async def test_literal_internal_addresses_are_refused_before_connecting(
     dialer(monkeypatch)
     async with guarded_client(NOTHING_ALLOWED) as http:
         with pytest.raises(BlockedDestination, match=named):
-            await send_guarded(http, "POST", url, timeout=5)
+            await http.request("POST", url, timeout=5)
 
 
 async def test_a_name_resolving_to_an_internal_address_is_refused_naming_both(monkeypatch):
@@ -141,7 +141,7 @@ async def test_a_name_resolving_to_an_internal_address_is_refused_naming_both(mo
     dialer(monkeypatch)
     async with guarded_client(NOTHING_ALLOWED) as http:
         with pytest.raises(BlockedDestination, match=r"169\.254\.169\.254 \(host metadata"):
-            await send_guarded(http, "GET", "http://metadata.internal/", timeout=5)
+            await http.request("GET", "http://metadata.internal/", timeout=5)
 
 
 async def test_a_name_with_any_internal_address_among_its_answers_is_refused(monkeypatch):
@@ -149,7 +149,7 @@ async def test_a_name_with_any_internal_address_among_its_answers_is_refused(mon
     dialer(monkeypatch)
     async with guarded_client(NOTHING_ALLOWED) as http:
         with pytest.raises(BlockedDestination, match=r"10\.1\.2\.3"):
-            await send_guarded(http, "GET", "http://mixed.example.com/", timeout=5)
+            await http.request("GET", "http://mixed.example.com/", timeout=5)
 
 
 async def test_concurrent_requests_to_a_refused_name_are_all_refused(monkeypatch):
@@ -158,7 +158,7 @@ async def test_concurrent_requests_to_a_refused_name_are_all_refused(monkeypatch
     dialer(monkeypatch)
     async with guarded_client(NOTHING_ALLOWED) as http:
         outcomes = await asyncio.gather(
-            *(send_guarded(http, "GET", "http://metadata.internal/", timeout=5) for _ in range(3)),
+            *(http.request("GET", "http://metadata.internal/", timeout=5) for _ in range(3)),
             return_exceptions=True,
         )
     assert [type(o) for o in outcomes] == [BlockedDestination] * 3
@@ -174,7 +174,7 @@ async def test_an_injected_resolver_is_checked_the_same_way(monkeypatch):
     dialer(monkeypatch)
     async with guarded_client(NOTHING_ALLOWED, resolver=resolve) as http:
         with pytest.raises(BlockedDestination, match=r"10\.0\.0\.7 \(host rebind\.example"):
-            await send_guarded(http, "GET", "https://rebind.example/", timeout=5)
+            await http.request("GET", "https://rebind.example/", timeout=5)
     assert asked == [("rebind.example", 443)]
 
 
@@ -183,7 +183,7 @@ async def test_non_http_schemes_are_refused(monkeypatch, url: str):
     dialer(monkeypatch)
     async with guarded_client(NOTHING_ALLOWED) as http:
         with pytest.raises(BlockedDestination, match="Only http and https"):
-            await send_guarded(http, "GET", url, timeout=5)
+            await http.request("GET", url, timeout=5)
 
 
 async def test_the_connection_goes_to_the_checked_ip_while_tls_and_host_name_the_host(
@@ -194,8 +194,7 @@ async def test_the_connection_goes_to_the_checked_ip_while_tls_and_host_name_the
     async with raw_server(tls=server_side) as server:
         connections = dialer(monkeypatch, server.port)
         async with guarded_client(NOTHING_ALLOWED, ssl_context=trusting) as http:
-            response = await send_guarded(
-                http,
+            response = await http.request(
                 "POST",
                 "https://hooks.example.com:8443/in?x=1",
                 headers={"X-Test": "1"},
@@ -219,7 +218,7 @@ async def test_two_hostnames_on_one_ip_get_separate_tls_connections(monkeypatch,
         connections = dialer(monkeypatch, server.port)
         async with guarded_client(NOTHING_ALLOWED, ssl_context=trusting) as http:
             for host in ("a.example.com", "b.example.com", "a.example.com"):
-                response = await send_guarded(http, "POST", f"https://{host}/in", timeout=5)
+                response = await http.request("POST", f"https://{host}/in", timeout=5)
                 assert response.status == 200
     assert connections.connected == [("93.184.216.34", 443)] * 2  # the second a.example.com reuses
     assert server.server_names == ["a.example.com", "b.example.com"]
@@ -231,7 +230,7 @@ async def test_an_unreachable_address_falls_back_to_the_next_checked_one(monkeyp
     async with raw_server() as server:
         connections = dialer(monkeypatch, server.port, frozenset({"2606:4700:4700::1111"}))
         async with guarded_client(NOTHING_ALLOWED) as http:
-            response = await send_guarded(http, "GET", "http://two.example.com/", timeout=5)
+            response = await http.request("GET", "http://two.example.com/", timeout=5)
     assert response.status == 200
     assert connections.connected == [("93.184.216.34", 80)]
 
@@ -242,7 +241,7 @@ async def test_names_sharing_an_address_reach_a_real_server_on_their_own_connect
         port = server.port
         async with guarded_client(frozenset({"a.test", "b.test"})) as http:
             for host in ("a.test", "b.test", "a.test"):
-                response = await send_guarded(http, "GET", f"http://{host}:{port}/in", timeout=5)
+                response = await http.request("GET", f"http://{host}:{port}/in", timeout=5)
                 assert response.status == 200
     assert server.connections == 2
     assert [r.header("host") for r in server.requests] == [
@@ -257,7 +256,7 @@ async def test_an_unresolvable_host_is_a_connect_error_for_the_caller(monkeypatc
     dialer(monkeypatch)
     async with guarded_client(NOTHING_ALLOWED) as http:
         with pytest.raises(HttpConnectError, match=r"Cannot resolve host nowhere\.example"):
-            await send_guarded(http, "GET", "http://nowhere.example/", timeout=5)
+            await http.request("GET", "http://nowhere.example/", timeout=5)
 
 
 async def test_a_resolver_that_never_answers_is_a_timeout(monkeypatch):
@@ -268,14 +267,12 @@ async def test_a_resolver_that_never_answers_is_a_timeout(monkeypatch):
     dialer(monkeypatch)
     async with guarded_client(NOTHING_ALLOWED) as http:
         with pytest.raises(HttpTimeout, match=r"slow\.example:80 within 0\.1s"):
-            await send_guarded(http, "GET", "http://slow.example/", timeout=0.1)
+            await http.request("GET", "http://slow.example/", timeout=0.1)
 
 
 async def test_an_allow_listed_host_is_reached(receiver: Receiver):
     async with guarded_client(LOOPBACK_ALLOWED) as http:
-        response = await send_guarded(
-            http, "POST", f"{receiver.url}/in", content=b"hello", timeout=5
-        )
+        response = await http.request("POST", f"{receiver.url}/in", content=b"hello", timeout=5)
     assert response.status == 200
     [received] = receiver.requests("/in")
     assert received.body == b"hello"
@@ -284,7 +281,7 @@ async def test_an_allow_listed_host_is_reached(receiver: Receiver):
 async def test_redirects_are_returned_not_followed(receiver: Receiver):
     receiver.script("/moved", Reply(302, b"", {"Location": f"{receiver.url}/target"}))
     async with guarded_client(LOOPBACK_ALLOWED) as http:
-        response = await send_guarded(http, "GET", f"{receiver.url}/moved", timeout=5)
+        response = await http.request("GET", f"{receiver.url}/moved", timeout=5)
     assert response.status == 302
     assert response.headers["location"] == f"{receiver.url}/target"
     assert receiver.requests("/target") == []
@@ -295,5 +292,5 @@ async def test_environment_proxies_are_ignored(monkeypatch, receiver: Receiver):
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     async with guarded_client(LOOPBACK_ALLOWED) as http:
-        response = await send_guarded(http, "GET", f"{receiver.url}/in", timeout=5)
+        response = await http.request("GET", f"{receiver.url}/in", timeout=5)
     assert response.status == 200

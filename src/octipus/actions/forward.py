@@ -1,4 +1,5 @@
-"""The `webhook` action: forward the event to another URL (DESIGN §5)."""
+"""The `webhook` action: forward the event to another URL, through the SSRF guard
+(net/guarded.py): redirects are not followed; a 3xx answer fails the execution."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import orjson
 
 from octipus import __version__
 from octipus.actions.base import ActionContext, ActionError, ConfigError, RetryableError
-from octipus.actions.ssrf import send_guarded
 from octipus.db.tables import User
 from octipus.hooks.templates import render, render_value
-from octipus.http_client import HttpError, HttpInvalidRequest, HttpTimeout, Reply
 from octipus.ingress.sign import sign_headers
+from octipus.net.addresses import BlockedDestination
+from octipus.net.http import HttpError, HttpInvalidRequest, HttpTimeout, Reply
 from octipus.queue.backoff import parse_retry_after
 from octipus.runtime import Runtime
 
@@ -138,14 +139,15 @@ class ForwardAction:
         if config.get("signingSecret"):
             headers.update(sign_headers("github", config["signingSecret"], body or b""))
         try:
-            response = await send_guarded(
-                ctx.runtime.outbound,
+            response = await ctx.runtime.outbound.request(
                 method,
                 url,
                 headers=headers,
                 content=body,
                 timeout=settings.forward_timeout_seconds,
             )
+        except BlockedDestination as exc:
+            raise ActionError(str(exc)) from None
         except HttpTimeout:
             raise RetryableError(
                 f"{method} {url} timed out after {settings.forward_timeout_seconds:g}s"
@@ -159,6 +161,7 @@ class ForwardAction:
         if response.is_success:
             return result
         message = f"{method} {url} answered {status} {response.reason}".rstrip()
+        message += response.redirect_note
         if status in (408, 429) or status >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             raise RetryableError(message, retry_after=retry_after, result=result)

@@ -112,7 +112,9 @@ async def _send_code(runtime: Runtime, binding: ChannelBinding, code: str) -> No
         f"Your Octipus verification code: {code}\n"
         "Enter it in Octipus under Settings → Channels within 15 minutes."
     )
-    adapter = apprise_channel.AppriseAdapter(runtime.settings.forward_allowed_hosts)
+    adapter = apprise_channel.AppriseAdapter(
+        runtime.settings.forward_allowed_hosts, runtime.guarded_process
+    )
     try:
         await adapter.send_part(await adapter.open(binding), text)
     except (RetryableError, ActionError) as exc:

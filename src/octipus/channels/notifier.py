@@ -33,7 +33,7 @@ def adapter_for(runtime: Runtime, channel_type: str) -> ChannelAdapter:
     except ValueError as exc:
         raise ActionError(f"{channel_type} is not configured on this server: {exc}") from None
     if channel_type == "apprise":
-        return AppriseAdapter(runtime.settings.forward_allowed_hosts)
+        return AppriseAdapter(runtime.settings.forward_allowed_hosts, runtime.guarded_process)
     raise ActionError(f"unknown channel type '{channel_type}'")
 
 

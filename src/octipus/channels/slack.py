@@ -1,4 +1,4 @@
-"""Slack Web API (conversations.open + chat.postMessage, over octipus.http_client) and `/link`.
+"""Slack Web API (conversations.open + chat.postMessage, over octipus.net.http) and `/link`.
 
 Messages go out with `mrkdwn: false` and Slack's three control characters escaped, so payload
 data shows as typed and can never become a mention (`<!channel>`) or a link.
@@ -17,7 +17,7 @@ from octipus.channels.base import (
 )
 from octipus.config import Settings
 from octipus.db.tables import ChannelBinding
-from octipus.http_client import HttpClient, HttpError
+from octipus.net.http import HttpClient, HttpError
 from octipus.queue.backoff import parse_retry_after
 
 # Slack truncates `text` at 40,000 characters and asks for at most 4,000 for readable messages.

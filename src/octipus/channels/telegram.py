@@ -1,4 +1,4 @@
-"""Telegram Bot API (over http_client): `{api}/bot<token>/<method>`, JSON in, `{"ok": ...}` out.
+"""Telegram Bot API (over net/http.py): `{api}/bot<token>/<method>`, JSON in, `{"ok": ...}` out.
 
 Messages go out as plain text (no `parse_mode`): payload data can contain anything, and plain
 text is the one format Telegram can never refuse to parse.
@@ -16,7 +16,7 @@ from octipus.channels.base import (
 )
 from octipus.config import Settings
 from octipus.db.tables import ChannelBinding
-from octipus.http_client import HttpClient, HttpError
+from octipus.net.http import HttpClient, HttpError
 
 MAX_MESSAGE_CHARS = 4096
 WEBHOOK_ROUTE = "/api/channels/telegram/webhook"

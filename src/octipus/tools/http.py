@@ -8,8 +8,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from octipus.actions.ssrf import BlockedDestination, send_guarded
-from octipus.http_client import HttpError, HttpInvalidRequest, HttpTimeout, Reply
+from octipus.net.addresses import BlockedDestination
+from octipus.net.http import HttpError, HttpInvalidRequest, HttpTimeout, Reply
 from octipus.tools.base import ActionSpec, Tool, ToolContext, ToolError
 
 BODY_TAIL_CHARS = 16 * 1024
@@ -70,8 +70,7 @@ async def send_request(params: HttpParams, ctx: ToolContext) -> dict[str, Any]:
     started = time.monotonic()
     request = {"method": params.method, "url": params.url}
     try:
-        response = await send_guarded(
-            ctx.runtime.outbound,
+        response = await ctx.runtime.outbound.request(
             params.method,
             params.url,
             headers=headers,
@@ -93,7 +92,8 @@ async def send_request(params: HttpParams, ctx: ToolContext) -> dict[str, Any]:
     if 200 <= status < 300:
         return result
     retryable = status >= 500 or status in RETRYABLE_STATUS
-    raise ToolError(f"{params.method} {params.url} answered {status}", result, retryable=retryable)
+    message = f"{params.method} {params.url} answered {status}{response.redirect_note}"
+    raise ToolError(message, result, retryable=retryable)
 
 
 HTTP = Tool(

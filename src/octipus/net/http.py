@@ -4,7 +4,7 @@ httpx over httpcore cost ~1,000 µs of CPU per request with 20 in flight; aiohtt
 (bench/README.md). Callers see only this module: `HttpClient.request` answers a `Reply` (the
 body read, at most `max_body` bytes) or raises an `HttpError`, never an aiohttp exception.
 `operator_client` is for operator-configured services (Telegram, Slack); the SSRF guard's
-client for user-configured URLs is in actions/ssrf.py.
+client for user-configured URLs is in net/guarded.py.
 """
 
 from __future__ import annotations
@@ -79,6 +79,14 @@ class Reply:
     def json(self) -> Any:
         """The body parsed as JSON; ValueError if it is not JSON."""
         return orjson.loads(self.body)
+
+    @property
+    def redirect_note(self) -> str:
+        """For a 3xx answer, a note that it was not followed and where it pointed; else ""."""
+        if not 300 <= self.status < 400:
+            return ""
+        location = self.headers.get("location")
+        return "; redirects are not followed" + (f" (Location: {location})" if location else "")
 
 
 def _charset(content_type: str | None) -> str:
