@@ -17,7 +17,7 @@ from octipus.api import auth, channels, executions, health, hooks, webhooks
 from octipus.api.errors import install_error_handlers
 from octipus.api.front import OctipusApp
 from octipus.config import Settings
-from octipus.db.engine import upgrade_schema
+from octipus.db.engine import schema_lock, upgrade_schema
 from octipus.runtime import Runtime
 from octipus.serving.writer import IngressWriter
 from octipus.web import routes as web_routes
@@ -54,10 +54,15 @@ def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundS
 
 
 async def prepare_database(runtime: Runtime) -> None:
-    """Apply migrations and, on first start, create the admin and announce its token once."""
-    await upgrade_schema(runtime.engine)
-    async with runtime.sessions.begin() as session:
-        token = await bootstrap_admin(session, runtime.settings)
+    """Apply migrations and, on first start, create the admin and announce its token once.
+
+    Under the schema lock: when several nodes start together on an empty database, one
+    migrates and creates the admin, and only that one prints (and writes) its token.
+    """
+    async with schema_lock(runtime.engine):
+        await upgrade_schema(runtime.engine)
+        async with runtime.sessions.begin() as session:
+            token = await bootstrap_admin(session, runtime.settings)
     if token and not runtime.settings.bootstrap_token:
         where = runtime.settings.data_dir / "admin-token"
         print(
