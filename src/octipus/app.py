@@ -44,12 +44,14 @@ class ServingGroup(Protocol):
 
 
 def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundService]:
-    """The worker pool and the inbound channel pollers this process runs."""
+    """The worker pool, and the campaign for leadership: the leader, one process among every
+    node's, runs the singletons (the inbound channel pollers)."""
     from octipus.channels.services import channel_services
+    from octipus.cluster.leader import Leadership, leader_lock
     from octipus.queue.worker import Worker
 
     services: list[BackgroundService] = [Worker(runtime)] if with_worker else []
-    services.extend(channel_services(runtime))
+    services.append(Leadership(leader_lock(runtime.settings), channel_services(runtime)))
     return services
 
 

@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
+from tests.support.cluster import API_ONLY, SERVE, WORKER, pg_run, start_nodes
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.postgres
-
-NODE_ARGS = (["serve"], ["serve", "--no-worker"], ["serve", "--no-worker"], ["worker"], ["worker"])
-
-
-def pg_fetch(database_url: str, query: str) -> list[asyncpg.Record]:
-    """Rows of `query` on the test database, read directly."""
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
-
-    async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(dsn)
-        try:
-            return list(await conn.fetch(query))
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 @pytest.mark.parametrize("attempt", range(3))
@@ -40,19 +21,9 @@ def test_five_nodes_started_together_on_an_empty_database_all_come_up_with_one_a
     server_factory: Callable[..., ServerProcess], pg_database_url: str, attempt: int
 ):
     env = {"OCTIPUS_DATABASE_URL": pg_database_url, "OCTIPUS_BOOTSTRAP_TOKEN": ""}
-    nodes = [
-        server_factory(
-            env=env,
-            args=args,
-            ready_log="worker started" if args == ["worker"] else None,
-            autostart=False,
-        )
-        for args in NODE_ARGS
-    ]
-    with ThreadPoolExecutor(len(nodes)) as pool:
-        list(pool.map(ServerProcess.start, nodes))
+    nodes = start_nodes(server_factory, env, [SERVE, API_ONLY, API_ONLY, WORKER, WORKER])
 
-    assert [r["name"] for r in pg_fetch(pg_database_url, "SELECT name FROM users")] == ["admin"]
+    assert [r["name"] for r in pg_run(pg_database_url, "SELECT name FROM users")] == ["admin"]
     token_files = [f for n in nodes if (f := n.data_dir / "admin-token").exists()]
     announced = [n for n in nodes if "created user 'admin'" in n.logs()]
     assert len(token_files) == 1 and len(announced) == 1
@@ -60,22 +31,19 @@ def test_five_nodes_started_together_on_an_empty_database_all_come_up_with_one_a
     assert token in announced[0].logs()
     for node in nodes:
         assert node.proc is not None and node.proc.poll() is None, node.logs()
-        if node.args[0] == "serve":
+        if node.args != WORKER:
             me = httpx.get(f"{node.url}/api/auth/me", headers={"Authorization": f"Bearer {token}"})
             assert me.status_code == 200 and me.json()["name"] == "admin", me.text
 
 
 def test_two_db_upgrades_at_once_both_succeed(pg_database_url: str):
     upgrade = [sys.executable, "-m", "octipus", "db", "upgrade"]
-    env = {"OCTIPUS_DATABASE_URL": pg_database_url}
+    env = {**os.environ, "OCTIPUS_DATABASE_URL": pg_database_url}
     procs = [
-        subprocess.Popen(
-            upgrade, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
+        subprocess.Popen(upgrade, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=60)[0].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert all("database schema is up to date" in out for out in outputs)
-    (version,) = pg_fetch(pg_database_url, "SELECT version_num FROM alembic_version")
-    assert version["version_num"]
+    assert len(pg_run(pg_database_url, "SELECT version_num FROM alembic_version")) == 1
