@@ -18,6 +18,7 @@ from octipus.api.errors import install_error_handlers
 from octipus.api.front import OctipusApp
 from octipus.config import Settings
 from octipus.db.engine import schema_lock, upgrade_schema
+from octipus.hooks.changes import HookChangeListener
 from octipus.runtime import Runtime
 from octipus.serving.writer import IngressWriter
 from octipus.web import routes as web_routes
@@ -97,6 +98,8 @@ def create_app(
         if is_main:
             await prepare_database(runtime)
             services = background_services(runtime, run_worker)
+        if not settings.is_sqlite:  # every serving process has its own hook cache to clear
+            services.insert(0, HookChangeListener(settings.database_url, runtime.hooks))
         if main_writer is not None:
             await main_writer.start()
         for service in services:

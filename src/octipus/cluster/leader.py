@@ -53,7 +53,7 @@ class PostgresLeaderLock:
 
     async def acquire(self) -> bool:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await connect_dedicated(self._url)
+            self._conn = await connect_dedicated(self._url, "leader")
         return bool(await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY))
 
     async def held(self) -> bool:

@@ -11,9 +11,13 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 
-async def connect_dedicated(database_url: str) -> Any:
-    """An asyncpg connection to the PostgreSQL database of `database_url` (an SQLAlchemy URL)."""
+async def connect_dedicated(database_url: str, purpose: str) -> Any:
+    """An asyncpg connection to the PostgreSQL database of `database_url` (an SQLAlchemy URL),
+    named `octipus-<purpose>` in pg_stat_activity."""
     import asyncpg
 
     url = make_url(database_url).set(drivername="postgresql")
-    return await asyncpg.connect(url.render_as_string(hide_password=False))
+    return await asyncpg.connect(
+        url.render_as_string(hide_password=False),
+        server_settings={"application_name": f"octipus-{purpose}"},
+    )
