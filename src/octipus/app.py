@@ -46,13 +46,15 @@ class ServingGroup(Protocol):
 
 def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundService]:
     """The worker pool, and the campaign for leadership: the leader, one process among every
-    node's, runs the singletons (the inbound channel pollers)."""
+    node's, runs the singletons (the inbound channel pollers and retention)."""
     from octipus.channels.services import channel_services
     from octipus.cluster.leader import Leadership, leader_lock
     from octipus.queue.worker import Worker
+    from octipus.retention import Retention
 
+    singletons = [*channel_services(runtime), Retention(runtime.settings, runtime.sessions)]
     services: list[BackgroundService] = [Worker(runtime)] if with_worker else []
-    services.append(Leadership(leader_lock(runtime.settings), channel_services(runtime)))
+    services.append(Leadership(leader_lock(runtime.settings), singletons))
     return services
 
 
