@@ -18,7 +18,8 @@ from octipus.api.errors import install_error_handlers
 from octipus.api.front import OctipusApp
 from octipus.api.ingress_schema import document_ingress
 from octipus.config import Settings
-from octipus.db.engine import upgrade_schema
+from octipus.db.engine import schema_lock, upgrade_schema
+from octipus.hooks.changes import HookChangeListener
 from octipus.runtime import Runtime
 from octipus.serving.writer import IngressWriter
 from octipus.web import routes as web_routes
@@ -45,20 +46,29 @@ class ServingGroup(Protocol):
 
 
 def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundService]:
-    """The worker pool and the inbound channel pollers this process runs."""
+    """The worker pool, and the campaign for leadership: the leader, one process among every
+    node's, runs the singletons (the inbound channel pollers and retention)."""
     from octipus.channels.services import channel_services
+    from octipus.cluster.leader import Leadership, leader_lock
     from octipus.queue.worker import Worker
+    from octipus.retention import Retention
 
+    singletons = [*channel_services(runtime), Retention(runtime.settings, runtime.sessions)]
     services: list[BackgroundService] = [Worker(runtime)] if with_worker else []
-    services.extend(channel_services(runtime))
+    services.append(Leadership(leader_lock(runtime.settings), singletons))
     return services
 
 
 async def prepare_database(runtime: Runtime) -> None:
-    """Apply migrations and, on first start, create the admin and announce its token once."""
-    await upgrade_schema(runtime.engine)
-    async with runtime.sessions.begin() as session:
-        token = await bootstrap_admin(session, runtime.settings)
+    """Apply migrations and, on first start, create the admin and announce its token once.
+
+    Under the schema lock: when several nodes start together on an empty database, one
+    migrates and creates the admin, and only that one prints (and writes) its token.
+    """
+    async with schema_lock(runtime.engine):
+        await upgrade_schema(runtime.engine)
+        async with runtime.sessions.begin() as session:
+            token = await bootstrap_admin(session, runtime.settings)
     if token and not runtime.settings.bootstrap_token:
         where = runtime.settings.data_dir / "admin-token"
         print(
@@ -91,6 +101,8 @@ def create_app(
         if is_main:
             await prepare_database(runtime)
             services = background_services(runtime, run_worker)
+        if not settings.is_sqlite:  # every serving process has its own hook cache to clear
+            services.insert(0, HookChangeListener(settings.database_url, runtime.hooks))
         if main_writer is not None:
             await main_writer.start()
         for service in services:

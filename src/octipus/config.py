@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     retry_base_scale: float = Field(1.0, gt=0)  # multiplies the backoff schedule (tests: 0.001)
     rejections_per_path: int = Field(100, ge=1)
 
+    # Retention (run by the leader): finished executions and the deliveries no execution needs
+    # are deleted after `retention_days` (0: kept forever); raw bodies may be cleared sooner.
+    retention_days: float = Field(30.0, ge=0)
+    retention_body_days: float | None = Field(None, gt=0)
+    retention_interval_seconds: float = Field(600.0, gt=0)
+
     # Actions and tools
     forward_allow_hosts: str = ""
     forward_timeout_seconds: float = 15.0

@@ -58,6 +58,11 @@ ACTION_SECONDS = Histogram(
     ["action"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+RETENTION_PRUNED = Counter(
+    "octipus_retention_pruned_total",
+    "Rows retention removed: executions and deliveries deleted, bodies cleared",
+    ["what"],
+)
 
 
 def exposition() -> bytes:

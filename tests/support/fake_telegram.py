@@ -38,6 +38,8 @@ class FakeTelegram(FakePlatform):
         self._pending: list[dict[str, Any]] = []  # updates not yet confirmed by an offset
         self.webhook: dict[str, Any] | None = None
         self._delivered: list[tuple[str, str]] = []  # (chat id, text) of accepted messages
+        self._polls = 0  # getUpdates calls open now
+        self.most_polls = 0  # the most getUpdates calls ever open at once (one per poller)
 
     @property
     def api_url(self) -> str:
@@ -117,15 +119,24 @@ class FakeTelegram(FakePlatform):
         offset = int(payload.get("offset") or 0)
         deadline = time.monotonic() + float(payload.get("timeout") or 0)
         with self.lock:
-            while True:
-                self._pending = [u for u in self._pending if u["update_id"] >= offset]
-                if self._pending or self.closing.is_set():
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self.lock.wait(min(remaining, 0.5))
-            return Answer(200, {"ok": True, "result": list(self._pending)})
+            self._polls += 1
+            self.most_polls = max(self.most_polls, self._polls)
+            try:
+                return self._wait_for_updates(offset, deadline)
+            finally:
+                self._polls -= 1
+
+    def _wait_for_updates(self, offset: int, deadline: float) -> Answer:
+        """Updates from `offset` on, waiting until `deadline` for one (called holding the lock)."""
+        while True:
+            self._pending = [u for u in self._pending if u["update_id"] >= offset]
+            if self._pending or self.closing.is_set():
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.lock.wait(min(remaining, 0.5))
+        return Answer(200, {"ok": True, "result": list(self._pending)})
 
     def _set_webhook(self, payload: dict[str, Any]) -> Answer:
         with self.lock:

@@ -190,8 +190,12 @@ async def replay_execution(
     execution, _, delivery = await _find(session, user, execution_id)
     hook = await session.get(Hook, execution.hook_id)
     assert hook is not None  # executions are deleted with their hook
-    if delivery is None:
-        raise ApiError(409, "The delivery of this execution is no longer stored; cannot replay")
+    if delivery is None or delivery.body_pruned_at is not None:
+        raise ApiError(
+            409,
+            "The delivery of this execution is no longer stored (OCTIPUS_RETENTION_DAYS, "
+            "OCTIPUS_RETENTION_BODY_DAYS); cannot replay",
+        )
     max_attempts = hook.retry_max_attempts or runtime.settings.retry_max_attempts
     replay = queries.enqueue_execution(session, hook, execution.delivery_pk, "replay", max_attempts)
     await queries.notify_new_work(session)

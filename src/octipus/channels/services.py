@@ -1,14 +1,14 @@
-"""Channel services started with the server: Telegram long polling, or webhook registration."""
+"""Channel services, run by the leader (cluster/leader.py): Telegram long polling, or webhook
+registration."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 from octipus.actions.base import ActionError, RetryableError
+from octipus.background import TaskService
 from octipus.channels.commands import answer_telegram_update
 from octipus.channels.telegram import WEBHOOK_ROUTE, TelegramAdapter
 from octipus.runtime import Runtime
@@ -20,29 +20,6 @@ log = logging.getLogger(__name__)
 
 POLL_TIMEOUT_SECONDS = 25  # Telegram holds a getUpdates call open this long when idle
 MAX_BACKOFF_SECONDS = 60.0
-
-
-class TaskService(ABC):
-    """Runs one coroutine in the background; `stop` cancels it and waits for it to end."""
-
-    name = "channel service"
-
-    def __init__(self) -> None:
-        self._task: asyncio.Task[None] | None = None
-
-    @abstractmethod
-    async def run(self) -> None: ...
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name=self.name)
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
 
 
 class TelegramPoller(TaskService):

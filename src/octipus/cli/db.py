@@ -14,12 +14,15 @@ app = typer.Typer(no_args_is_help=True, help="Database schema.")
 @app.command()
 def upgrade() -> None:
     """Apply all migrations (the server also does this on start)."""
-    from octipus.db.engine import create_engine, upgrade_schema
+    from octipus.db.engine import create_engine, schema_lock, upgrade_schema
 
     async def _run() -> None:
         engine = create_engine(Settings())
-        await upgrade_schema(engine)
-        await engine.dispose()
+        try:
+            async with schema_lock(engine):  # other nodes may be starting (and migrating) now
+                await upgrade_schema(engine)
+        finally:
+            await engine.dispose()
 
     asyncio.run(_run())
     typer.echo("database schema is up to date")

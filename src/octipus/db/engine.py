@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -162,8 +164,36 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+# PostgreSQL session advisory lock held while one process migrates and creates the first admin.
+# (The queue's claim lock is queue/queries.py CLAIM_LOCK_KEY; the leader's, cluster/leader.py.)
+SCHEMA_LOCK_KEY = 0x6F637469707573 + 1
+
+
+@asynccontextmanager
+async def schema_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold the schema lock: any number of nodes (and `octipus db upgrade`) may start at once,
+    one migrates while the others wait, then find the schema at head.
+
+    On PostgreSQL a session advisory lock on a connection of its own, which is closed (not
+    returned to the pool) afterwards, so the lock ends with it whatever happens, a crash
+    included. SQLite needs none: migrations and the first admin each run in one transaction
+    that begins IMMEDIATE, i.e. holding SQLite's write lock.
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    async with engine.connect() as conn:
+        try:
+            await conn.execute(sa.select(sa.func.pg_advisory_lock(SCHEMA_LOCK_KEY)))
+            await conn.commit()
+            yield
+        finally:
+            await conn.invalidate()
+
+
 async def upgrade_schema(engine: AsyncEngine) -> None:
-    """Apply every Alembic migration up to head on this engine's database."""
+    """Apply every Alembic migration up to head on this engine's database (callers on
+    PostgreSQL hold `schema_lock`)."""
     from alembic import command
     from alembic.config import Config
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from datetime import datetime
 
 _RANDOM_BYTES = 10
 _random = threading.local()  # per thread: os.urandom bytes not yet used
@@ -25,3 +26,8 @@ def _random_hex() -> str:
 def new_id() -> str:
     """A 32-hex-digit id: 48 bits of milliseconds then 80 random bits (sorts by creation)."""
     return f"{int(time.time() * 1000):012x}{_random_hex()}"
+
+
+def first_id_at(when: datetime) -> str:
+    """The smallest id `new_id` can give at `when`: ids below it were created earlier."""
+    return f"{int(when.timestamp() * 1000):012x}" + "0" * (2 * _RANDOM_BYTES)

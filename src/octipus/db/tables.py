@@ -102,6 +102,7 @@ class Delivery(Base):
     query: Mapped[dict[str, Any]] = mapped_column(default=dict)
     body: Mapped[bytes] = mapped_column(sa.LargeBinary, default=b"")
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    body_pruned_at: Mapped[datetime | None]  # the body was cleared (OCTIPUS_RETENTION_BODY_DAYS)
 
 
 # The queue's waiting rows. `ix_executions_due` covers only these; claims repeat the condition

@@ -2,10 +2,11 @@
 
 A change through this process's API clears the cache at once, and so does one through a sibling
 serving process on this machine (a shared change counter, octipus/serving/shared.py, read on
-each lookup). Other nodes (PostgreSQL deployments with several API nodes) see changes within
-about `ttl_seconds`: an entry older than that is still served while one background load
-refreshes it, so no request waits on a reload. Concurrent misses for one path share a single
-load.
+each lookup). On PostgreSQL, a change committed on any node clears it too, within milliseconds
+(hooks/changes.py LISTENs); while that holds, entries expire only after a minute. Without it
+(SQLite, or the listening connection lost), an entry older than `ttl_seconds` is still served
+while one background load refreshes it, so no request waits on a reload. Concurrent misses for
+one path share a single load.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from octipus.serving.shared import ChangeCounter
 log = logging.getLogger(__name__)
 
 Entries = tuple["HookEntry", ...]
+# While changes are pushed, entries are still reloaded this often: for writes no node announces
+# (an operator's own SQL).
+PUSHED_TTL_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -71,14 +75,16 @@ class HookCache:
         self._entries: dict[str, tuple[float, Entries]] = {}
         self._loading: dict[str, asyncio.Task[Entries]] = {}
         self._generation = 0
+        self.pushed = False  # True while every node's changes clear the cache (hooks/changes.py)
 
     def invalidate(self) -> None:
         """Forget every hook, here and (after a committed change) in sibling processes."""
         if self._changes is not None:
             self._changes.bump()
-        self._forget()
+        self.forget()
 
-    def _forget(self) -> None:
+    def forget(self) -> None:
+        """Forget every hook in this process (on a change here or on another node)."""
         self._generation += 1
         self._entries.clear()
 
@@ -86,11 +92,12 @@ class HookCache:
         """Enabled hooks for `path`, highest priority first (empty tuple: unknown path)."""
         if self._changes is not None and self._changes.value != self._changes_seen:
             self._changes_seen = self._changes.value
-            self._forget()
+            self.forget()
         cached = self._entries.get(path)
         if cached is None:
             return await asyncio.shield(self._load(path))
-        if time.monotonic() - cached[0] >= self._ttl:
+        ttl = PUSHED_TTL_SECONDS if self.pushed else self._ttl
+        if time.monotonic() - cached[0] >= ttl:
             self._load(path)
         return cached[1]
 
