@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     retry_base_scale: float = Field(1.0, gt=0)  # multiplies the backoff schedule (tests: 0.001)
     rejections_per_path: int = Field(100, ge=1)
 
+    # Hooks: each of triggerConfig, actionConfig and conditions may nest at most this deep and
+    # take at most this many bytes as JSON (README, Hooks API).
+    hook_config_max_depth: int = Field(64, ge=4, le=200)
+    hook_config_max_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+
     # Actions and tools
     forward_allow_hosts: str = ""
     forward_timeout_seconds: float = 15.0
