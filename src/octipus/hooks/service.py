@@ -16,7 +16,11 @@ from octipus.config import Settings
 from octipus.db.tables import Hook, User
 from octipus.hooks.conditions import ConditionError, validate_conditions
 from octipus.hooks.schemas import HookCreate, HookUpdate
-from octipus.ingress.verify import validate_verification_config
+from octipus.ingress.verify import (
+    STANDARD_SECRET_PREFIX,
+    hook_secrets,
+    validate_verification_config,
+)
 from octipus.jsonbounds import json_problem
 from octipus.runtime import Runtime
 
@@ -148,7 +152,21 @@ def validate_trigger_config(config: dict[str, Any]) -> dict[str, Any]:
         validate_verification_config(config)
     except ValueError as exc:
         raise HookValidationError(str(exc)) from None
+    _check_standard_prefix(config)
     return config
+
+
+def _check_standard_prefix(config: dict[str, Any]) -> None:
+    """New `standard` secrets must be written as the sender shows them, `whsec_<base64>`.
+
+    The verifier also takes the bare base64 (hooks saved before this check keep working)."""
+    if config.get("provider") == "standard" and not all(
+        s.startswith(STANDARD_SECRET_PREFIX) for s in hook_secrets(config)
+    ):
+        raise HookValidationError(
+            "triggerConfig.webhookSecret must be a Standard Webhooks secret: whsec_ followed by"
+            " base64, as the sender shows it (every webhookSecrets entry too)"
+        )
 
 
 async def _validate_action(

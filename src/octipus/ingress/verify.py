@@ -538,10 +538,8 @@ def _validate_secrets(config: Mapping[str, Any], provider: str) -> None:
             f"triggerConfig.webhookSecrets must be a list of at most {MAX_EXTRA_SECRETS}"
             " non-empty strings (the extra secrets accepted during a rotation)"
         )
-    # Svix's libraries also take the bare base64; Standard Webhooks secrets carry the prefix.
-    prefix = STANDARD_SECRET_PREFIX if provider == "standard" else ""
     if provider in ("standard", "svix") and any(
-        not s.startswith(prefix) or standard_key(s) is None for s in hook_secrets(config)
+        standard_key(s) is None for s in hook_secrets(config)
     ):
         raise ValueError(
             "triggerConfig.webhookSecret must be a Standard Webhooks secret: whsec_ followed by"
