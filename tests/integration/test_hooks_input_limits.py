@@ -122,6 +122,11 @@ def test_a_deeply_nested_action_config_is_refused_and_the_list_still_answers(
         assert patch.status_code == 400 and "actionConfig" in patch.json()["error"]
         refused(c, hook_body(conditions=[nested(100)]), "conditions")
         refused(c, hook_body(triggerConfig={"webhookPath": "p", "events": [nested(70)]}), "64")
+        too_deep_to_parse = '{"name": "n", "actionConfig": ' + '{"a": ' * 5000 + "1" + "}" * 5001
+        response = c.post(
+            "/api/hooks", content=too_deep_to_parse, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400 and "nested too deeply" in response.json()["error"]
         assert c.get("/api/hooks").status_code == 200
     with server.client() as admin:
         assert admin.get("/api/hooks").status_code == 200

@@ -82,7 +82,7 @@ def _status_filter(status: str | None) -> str | None:
     if status in (None, ""):
         return None
     if status not in STATUSES:
-        raise ApiError(400, f"status must be one of {', '.join(STATUSES)} (got {status!r})")
+        raise ApiError(400, f"status must be one of {', '.join(STATUSES)} (got {status[:40]!r})")
     return status
 
 
@@ -137,7 +137,7 @@ async def _find(
         )
     ).first()
     if row is None:
-        raise ApiError(404, f"Execution {execution_id} not found")
+        raise ApiError(404, f"Execution {execution_id[:40]} not found")
     execution, hook_name, delivery = row
     return execution, hook_name, delivery
 
@@ -149,7 +149,7 @@ async def _one(session: SessionDep, user: User, execution_id: str) -> dict[str, 
 async def _owned_hook(session: SessionDep, user: User, hook_id: str) -> Hook:
     hook = await get_owned_hook(session, user, hook_id)
     if hook is None:
-        raise ApiError(404, f"Hook {hook_id} not found")
+        raise ApiError(404, f"Hook {hook_id[:40]} not found")
     return hook
 
 

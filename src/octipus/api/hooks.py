@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/hooks", tags=["hooks"])
 async def _owned(session: SessionDep, user: User, hook_id: str) -> Hook:
     hook = await service.get_owned_hook(session, user, hook_id)
     if hook is None:
-        raise ApiError(404, f"Hook {hook_id} not found")
+        raise ApiError(404, f"Hook {hook_id[:40]} not found")
     return hook
 
 
