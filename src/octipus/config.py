@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     retention_days: float = Field(30.0, ge=0)
     retention_body_days: float | None = Field(None, gt=0)
     retention_interval_seconds: float = Field(600.0, gt=0)
+    # Hooks: each of triggerConfig, actionConfig and conditions may nest at most this deep and
+    # take at most this many bytes as JSON (README, Hooks API).
+    hook_config_max_depth: int = Field(64, ge=4, le=200)
+    hook_config_max_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
 
     # Actions and tools
     forward_allow_hosts: str = ""

@@ -45,6 +45,11 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "Not found: check the URL (the API lives under /api/)"
         if exc.status_code == 405:
             message = "Method not allowed for this URL"
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            message = (
+                "The request body could not be parsed as JSON (malformed, or nested too deeply);"
+                " send a JSON object"
+            )
         return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)

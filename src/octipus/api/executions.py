@@ -12,12 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from octipus.api.deps import RuntimeDep, SessionDep, UserDep
 from octipus.api.errors import ApiError
+from octipus.api.responses import StoredJSONResponse
 from octipus.db.ids import new_id
 from octipus.db.tables import Delivery, Execution, Hook, User
 from octipus.hooks.context import display_context
 from octipus.hooks.service import get_owned_hook
 from octipus.ingress import event as events
 from octipus.ingress.headers import safe_headers
+from octipus.jsonbounds import json_problem
 from octipus.queue import queries
 from octipus.queue.executor import run_now
 
@@ -25,8 +27,9 @@ router = APIRouter(tags=["executions"])
 SelectT = TypeVar("SelectT", bound=sa.Select)
 
 STATUSES = ("queued", "running", "retrying", "success", "error", "skipped")
+MAX_OFFSET = 10**9
 LimitQuery = Query(50, ge=1, le=500, description="Page size (1-500)")
-OffsetQuery = Query(0, ge=0, description="Executions to skip (newest first)")
+OffsetQuery = Query(0, ge=0, le=MAX_OFFSET, description="Executions to skip, newest first (0-1e9)")
 StatusQuery = Query(None, description=f"One of {', '.join(STATUSES)}")
 
 
@@ -36,7 +39,7 @@ class TestFire(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data: Any = Field(default=None, description="The payload (JSON); default {}")
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict, max_length=100)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -79,7 +82,7 @@ def _status_filter(status: str | None) -> str | None:
     if status in (None, ""):
         return None
     if status not in STATUSES:
-        raise ApiError(400, f"status must be one of {', '.join(STATUSES)} (got {status!r})")
+        raise ApiError(400, f"status must be one of {', '.join(STATUSES)} (got {status[:40]!r})")
     return status
 
 
@@ -134,7 +137,7 @@ async def _find(
         )
     ).first()
     if row is None:
-        raise ApiError(404, f"Execution {execution_id} not found")
+        raise ApiError(404, f"Execution {execution_id[:40]} not found")
     execution, hook_name, delivery = row
     return execution, hook_name, delivery
 
@@ -146,11 +149,11 @@ async def _one(session: SessionDep, user: User, execution_id: str) -> dict[str, 
 async def _owned_hook(session: SessionDep, user: User, hook_id: str) -> Hook:
     hook = await get_owned_hook(session, user, hook_id)
     if hook is None:
-        raise ApiError(404, f"Hook {hook_id} not found")
+        raise ApiError(404, f"Hook {hook_id[:40]} not found")
     return hook
 
 
-@router.get("/api/executions")
+@router.get("/api/executions", response_model=dict[str, Any])
 async def list_executions(
     user: UserDep,
     session: SessionDep,
@@ -158,12 +161,12 @@ async def list_executions(
     offset: int = OffsetQuery,
     status: str | None = StatusQuery,
     hook_id: str | None = Query(None, alias="hookId", description="Only this hook's executions"),
-) -> dict[str, Any]:
+) -> StoredJSONResponse:
     """Executions of the user's hooks (every hook for admins), newest first."""
-    return await _page(session, user, limit, offset, status, hook_id)
+    return StoredJSONResponse(await _page(session, user, limit, offset, status, hook_id))
 
 
-@router.get("/api/hooks/{hook_id}/executions")
+@router.get("/api/hooks/{hook_id}/executions", response_model=dict[str, Any])
 async def list_hook_executions(
     hook_id: str,
     user: UserDep,
@@ -171,21 +174,25 @@ async def list_hook_executions(
     limit: int = LimitQuery,
     offset: int = OffsetQuery,
     status: str | None = StatusQuery,
-) -> dict[str, Any]:
+) -> StoredJSONResponse:
     """One hook's executions, newest first."""
     await _owned_hook(session, user, hook_id)
-    return await _page(session, user, limit, offset, status, hook_id)
+    return StoredJSONResponse(await _page(session, user, limit, offset, status, hook_id))
 
 
-@router.get("/api/executions/{execution_id}")
-async def get_execution(execution_id: str, user: UserDep, session: SessionDep) -> dict[str, Any]:
-    return {"execution": await _one(session, user, execution_id)}
+@router.get("/api/executions/{execution_id}", response_model=dict[str, Any])
+async def get_execution(
+    execution_id: str, user: UserDep, session: SessionDep
+) -> StoredJSONResponse:
+    return StoredJSONResponse({"execution": await _one(session, user, execution_id)})
 
 
-@router.post("/api/executions/{execution_id}/replay", status_code=202)
+@router.post(
+    "/api/executions/{execution_id}/replay", status_code=202, response_model=dict[str, Any]
+)
 async def replay_execution(
     execution_id: str, user: UserDep, session: SessionDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> StoredJSONResponse:
     """Queue the same delivery again for the same hook (source `replay`)."""
     execution, _, delivery = await _find(session, user, execution_id)
     hook = await session.get(Hook, execution.hook_id)
@@ -201,14 +208,22 @@ async def replay_execution(
     await queries.notify_new_work(session)
     await session.commit()
     runtime.wake_workers()
-    return {"execution": await _one(session, user, replay.id)}
+    return StoredJSONResponse({"execution": await _one(session, user, replay.id)}, 202)
 
 
-@router.post("/api/hooks/{hook_id}/test")
+def _check_test_fire(body: TestFire, max_depth: int) -> None:
+    """Refuse a payload the delivery row could not store (too deep, odd numbers or text)."""
+    for field, value in (("data", body.data), ("headers", body.headers)):
+        if (problem := json_problem(value, field, max_depth)) is not None:
+            raise ApiError(400, problem)
+
+
+@router.post("/api/hooks/{hook_id}/test", response_model=dict[str, Any])
 async def test_hook(
     hook_id: str, body: TestFire, user: UserDep, session: SessionDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> StoredJSONResponse:
     """Run the hook's action now with the given payload (source `manual_test`, one attempt)."""
+    _check_test_fire(body, runtime.settings.hook_config_max_depth)
     hook = await _owned_hook(session, user, hook_id)
     await session.commit()  # end the read transaction: the run writes in its own
     data = {} if body.data is None else body.data
@@ -231,4 +246,4 @@ async def test_hook(
         body=raw,
     )
     execution_id = await run_now(runtime, hook, delivery, "manual_test")
-    return {"results": [await _one(session, user, execution_id)]}
+    return StoredJSONResponse({"results": [await _one(session, user, execution_id)]})

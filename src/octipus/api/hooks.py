@@ -1,4 +1,8 @@
-"""Hooks API: CRUD, toggle (DESIGN §3.3). Handlers are thin; rules live in hooks/service.py."""
+"""Hooks API: CRUD, toggle (DESIGN §3.3). Handlers are thin; rules live in hooks/service.py.
+
+Hooks are answered with StoredJSONResponse, so a stored config no encoder can write (saved before
+the limits existed) shows cut rather than failing the whole list.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from fastapi import APIRouter
 
 from octipus.api.deps import RuntimeDep, SessionDep, UserDep
 from octipus.api.errors import ApiError
+from octipus.api.responses import StoredJSONResponse
 from octipus.db.tables import Hook, User
 from octipus.hooks import service
 from octipus.hooks.schemas import HookCreate, HookToggle, HookUpdate
@@ -18,37 +23,38 @@ router = APIRouter(prefix="/api/hooks", tags=["hooks"])
 async def _owned(session: SessionDep, user: User, hook_id: str) -> Hook:
     hook = await service.get_owned_hook(session, user, hook_id)
     if hook is None:
-        raise ApiError(404, f"Hook {hook_id} not found")
+        raise ApiError(404, f"Hook {hook_id[:40]} not found")
     return hook
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=dict[str, Any])
 async def create_hook(
     body: HookCreate, user: UserDep, session: SessionDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> StoredJSONResponse:
     try:
         hook = await service.create_hook(session, runtime, user, body)
     except service.HookValidationError as exc:
         raise ApiError(400, str(exc)) from None
     await session.commit()
     runtime.hooks.invalidate()
-    return {"hook": service.hook_json(hook)}
+    return StoredJSONResponse({"hook": service.hook_json(hook)}, 201)
 
 
-@router.get("")
-async def list_hooks(user: UserDep, session: SessionDep) -> dict[str, Any]:
-    return {"hooks": [service.hook_json(h) for h in await service.list_hooks(session, user)]}
+@router.get("", response_model=dict[str, Any])
+async def list_hooks(user: UserDep, session: SessionDep) -> StoredJSONResponse:
+    hooks = await service.list_hooks(session, user)
+    return StoredJSONResponse({"hooks": [service.hook_json(h) for h in hooks]})
 
 
-@router.get("/{hook_id}")
-async def get_hook(hook_id: str, user: UserDep, session: SessionDep) -> dict[str, Any]:
-    return {"hook": service.hook_json(await _owned(session, user, hook_id))}
+@router.get("/{hook_id}", response_model=dict[str, Any])
+async def get_hook(hook_id: str, user: UserDep, session: SessionDep) -> StoredJSONResponse:
+    return StoredJSONResponse({"hook": service.hook_json(await _owned(session, user, hook_id))})
 
 
-@router.patch("/{hook_id}")
+@router.patch("/{hook_id}", response_model=dict[str, Any])
 async def update_hook(
     hook_id: str, body: HookUpdate, user: UserDep, session: SessionDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> StoredJSONResponse:
     hook = await _owned(session, user, hook_id)
     try:
         await service.update_hook(session, runtime, hook, user, body)
@@ -56,7 +62,7 @@ async def update_hook(
         raise ApiError(400, str(exc)) from None
     await session.commit()
     runtime.hooks.invalidate()
-    return {"hook": service.hook_json(hook)}
+    return StoredJSONResponse({"hook": service.hook_json(hook)})
 
 
 @router.delete("/{hook_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from octipus.api.deps import SessionDep, UserDep
 from octipus.db.ids import new_id
 from octipus.db.tables import Hook, Rejection
 from octipus.hooks.cache import HookEntry
+from octipus.hooks.conditions import uses_regex
 from octipus.hooks.context import trigger_context
 from octipus.ingress import event as events
 from octipus.ingress.accept import Accepted, Outcome, decide
@@ -80,14 +82,23 @@ def _verified(
     return verified, reasons
 
 
-def _plan(
+async def _plan(
     verified: list[HookEntry], webhook: dict[str, Any], event_type: str | None
 ) -> list[tuple[HookEntry, Outcome]]:
-    """Each verified hook's first state; the template context is built only for conditions."""
-    return [
-        (e, decide(e, event_type, trigger_context(webhook, e, None) if e.conditions else {}))
-        for e in verified
-    ]
+    """Each verified hook's first state; the template context is built only for conditions.
+
+    Regex conditions are decided in a thread (RE2 releases the GIL while it matches), so the
+    event loop goes on serving while they run."""
+
+    def plan() -> list[tuple[HookEntry, Outcome]]:
+        return [
+            (e, decide(e, event_type, trigger_context(webhook, e, None) if e.conditions else {}))
+            for e in verified
+        ]
+
+    if any(uses_regex(e.conditions) for e in verified):
+        return await asyncio.to_thread(plan)
+    return plan()
 
 
 async def receive_webhook(path: str, request: Request) -> Response:
@@ -147,10 +158,9 @@ async def receive_webhook(path: str, request: Request) -> Response:
         "query": query,
         "body": payload,
     }
+    planned = await _plan(verified, webhook, event_type)
     try:
-        fired = await runtime.deliveries.record(
-            Accepted(delivery, _plan(verified, webhook, event_type))
-        )
+        fired = await runtime.deliveries.record(Accepted(delivery, planned))
     except NotStored as exc:
         log.warning("delivery not stored: %s", exc, extra={"path": path})
         return _error(503, "Could not store the delivery; retry", retry_after=5)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 ActionName = Literal["spawn_agent", "notify", "webhook", "execute_tool"]
+MAX_COUNT = 2**31 - 1  # counts are 32-bit integer columns
+
+
+def _not_blank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must contain a character other than spaces")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
 
 
 class RetryPolicy(BaseModel):
@@ -20,7 +31,7 @@ class HookCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     description: str | None = Field(default=None, max_length=5000)
     trigger: Literal["webhook"] = "webhook"
     triggerConfig: dict[str, Any]
@@ -29,7 +40,7 @@ class HookCreate(BaseModel):
     conditions: list[Any] = Field(default_factory=list)
     isEnabled: bool = True
     priority: int = Field(default=0, ge=-1000, le=1000)
-    maxExecutions: int | None = Field(default=None, ge=1)
+    maxExecutions: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     cooldownMs: int = Field(default=0, ge=0, le=7 * 24 * 3600 * 1000)
     retry: RetryPolicy | None = None
 
@@ -39,7 +50,7 @@ class HookUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Name | None = None
     description: str | None = Field(default=None, max_length=5000)
     trigger: Literal["webhook"] | None = None
     triggerConfig: dict[str, Any] | None = None
@@ -48,7 +59,7 @@ class HookUpdate(BaseModel):
     conditions: list[Any] | None = None
     isEnabled: bool | None = None
     priority: int | None = Field(default=None, ge=-1000, le=1000)
-    maxExecutions: int | None = Field(default=None, ge=1)
+    maxExecutions: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     cooldownMs: int | None = Field(default=None, ge=0, le=7 * 24 * 3600 * 1000)
     retry: RetryPolicy | None = None
 

@@ -6,21 +6,44 @@ import re
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from octipus.actions.base import ConfigError
 from octipus.actions.registry import get_action
+from octipus.config import Settings
 from octipus.db.tables import Hook, User
 from octipus.hooks.conditions import ConditionError, validate_conditions
 from octipus.hooks.schemas import HookCreate, HookUpdate
-from octipus.ingress.verify import validate_verification_config
+from octipus.ingress.verify import (
+    STANDARD_SECRET_PREFIX,
+    hook_secrets,
+    validate_verification_config,
+)
+from octipus.jsonbounds import json_problem
 from octipus.runtime import Runtime
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
 MASK = "••••"
 TRIGGER_SECRETS = ("webhookSecret", "webhookSecrets")
 ACTION_SECRETS = ("signingSecret",)
+# Every documented triggerConfig field (README, Hooks API and Providers); others are refused.
+TRIGGER_FIELDS = (
+    "webhookPath",
+    "webhookSecret",
+    "webhookSecrets",
+    "provider",
+    "events",
+    "toleranceSeconds",
+    "allowSha1",
+    "signatureHeader",
+    "algorithm",
+    "encoding",
+    "prefix",
+)
+MAX_TRIGGER_TEXT = 1000  # every string in triggerConfig: paths, secrets, event names, headers
+MAX_EVENTS = 100
 
 
 class HookValidationError(ValueError):
@@ -79,16 +102,49 @@ def _masked(config: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     return shown
 
 
-def validate_trigger_config(config: dict[str, Any]) -> dict[str, Any]:
-    config = dict(config)
-    config["webhookPath"] = normalise_path(config.get("webhookPath"))
+def _check_stored_json(field: str, value: Any, settings: Settings, max_text: int | None) -> None:
+    """Refuse a config too deep, too large, or holding what JSON columns cannot keep."""
+    problem = json_problem(value, field, settings.hook_config_max_depth, max_text)
+    if problem is not None:
+        raise HookValidationError(problem)
+    size = len(orjson.dumps(value))
+    if size > settings.hook_config_max_bytes:
+        raise HookValidationError(
+            f"{field} takes {size} bytes as JSON; at most {settings.hook_config_max_bytes}"
+            " are allowed (OCTIPUS_HOOK_CONFIG_MAX_BYTES)"
+        )
+
+
+def check_limits(body: HookCreate | HookUpdate, settings: Settings) -> None:
+    """Bound nesting, size, numbers and text of the free-form fields, before anything reads them."""
+    _check_stored_json("triggerConfig", body.triggerConfig, settings, MAX_TRIGGER_TEXT)
+    _check_stored_json("actionConfig", body.actionConfig, settings, None)
+    _check_stored_json("conditions", body.conditions, settings, None)
+
+
+def _check_trigger_fields(config: dict[str, Any]) -> None:
+    unknown = [key[:40] for key in config if key not in TRIGGER_FIELDS]
+    if unknown:
+        raise HookValidationError(
+            f"triggerConfig has unknown field(s) {', '.join(map(repr, unknown[:5]))};"
+            f" the fields are {', '.join(TRIGGER_FIELDS)}"
+        )
     events = config.get("events")
     if events is not None and (
-        not isinstance(events, list) or not all(isinstance(e, str) and e for e in events)
+        not isinstance(events, list)
+        or len(events) > MAX_EVENTS
+        or not all(isinstance(e, str) and e for e in events)
     ):
         raise HookValidationError(
-            'triggerConfig.events must be a list of event names, e.g. ["push"]'
+            f"triggerConfig.events must be a list of at most {MAX_EVENTS} event names,"
+            ' e.g. ["push"]'
         )
+
+
+def validate_trigger_config(config: dict[str, Any]) -> dict[str, Any]:
+    _check_trigger_fields(config)
+    config = dict(config)
+    config["webhookPath"] = normalise_path(config.get("webhookPath"))
     secret = config.get("webhookSecret")
     if secret is not None and not isinstance(secret, str):
         raise HookValidationError("triggerConfig.webhookSecret must be a string")
@@ -96,7 +152,21 @@ def validate_trigger_config(config: dict[str, Any]) -> dict[str, Any]:
         validate_verification_config(config)
     except ValueError as exc:
         raise HookValidationError(str(exc)) from None
+    _check_standard_prefix(config)
     return config
+
+
+def _check_standard_prefix(config: dict[str, Any]) -> None:
+    """New `standard` secrets must be written as the sender shows them, `whsec_<base64>`.
+
+    The verifier also takes the bare base64 (hooks saved before this check keep working)."""
+    if config.get("provider") == "standard" and not all(
+        s.startswith(STANDARD_SECRET_PREFIX) for s in hook_secrets(config)
+    ):
+        raise HookValidationError(
+            "triggerConfig.webhookSecret must be a Standard Webhooks secret: whsec_ followed by"
+            " base64, as the sender shows it (every webhookSecrets entry too)"
+        )
 
 
 async def _validate_action(
@@ -118,6 +188,7 @@ def _validated_conditions(conditions: list[Any]) -> list[dict[str, Any]]:
 async def create_hook(
     session: AsyncSession, runtime: Runtime, owner: User, body: HookCreate
 ) -> Hook:
+    check_limits(body, runtime.settings)
     trigger_config = validate_trigger_config(body.triggerConfig)
     hook = Hook(
         owner_id=owner.id,
@@ -143,6 +214,7 @@ async def create_hook(
 async def update_hook(
     session: AsyncSession, runtime: Runtime, hook: Hook, owner: User, body: HookUpdate
 ) -> Hook:
+    check_limits(body, runtime.settings)
     fields = body.model_fields_set
     if body.triggerConfig is not None:
         hook.trigger_config = validate_trigger_config(

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
+_INDEX = re.compile(r"-?[0-9]{1,18}")  # not str.isdigit(): it accepts "²", which int() refuses
 _MISSING = object()
 
 
@@ -23,7 +24,7 @@ def lookup(context: Any, path: str) -> Any:
                 value = value[part.lower()]
             else:
                 return _MISSING
-        elif isinstance(value, list) and part.lstrip("-").isdigit():
+        elif isinstance(value, list) and _INDEX.fullmatch(part):
             index = int(part)
             if not -len(value) <= index < len(value):
                 return _MISSING
