@@ -16,8 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from octipus.hooks.templates import _PLACEHOLDER as PLACEHOLDER
-from octipus.hooks.templates import render_value
+from octipus.hooks.templates import PLACEHOLDER, render_value
 from octipus.tools.base import ActionSpec, Tool, ToolContext, ToolError
 from octipus.tools.process import spawn, supervise
 
