@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from octipus.runtime import Runtime
 from octipus.tools.process import OUTPUT_TAIL_BYTES
 from octipus.tools.shell import ShellParams, render_shell, run_command
 from tests.support.action_context import make_context, make_owner, make_runtime
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -190,6 +193,40 @@ async def test_timeout_kills_children_left_holding_the_output(
     assert caught.value.result is not None
     assert caught.value.result["exitCode"] == 0
     assert wait_until_gone(int(pidfile.read_text()))
+
+
+async def test_cancelled_run_kills_the_whole_process_group(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "child.pid"
+    command = f"sleep 300 & echo $! > {pidfile}; wait"
+    run = asyncio.ensure_future(
+        ToolAction().run(make_context(runtime, "execute_tool", shell_config(command)))
+    )
+
+    def started() -> str:
+        return pidfile.read_text().strip() if pidfile.exists() else ""
+
+    await asyncio.to_thread(wait_until, started, 20.0, "the background child's pid")
+
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+
+    assert wait_until_gone(int(pidfile.read_text()))
+
+
+async def test_exit_is_awaited_without_a_pidfd_too(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pidfd(pid: int) -> int:
+        raise OSError(errno.ENOSYS, "pidfd_open not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    ctx = make_context(runtime, "execute_tool", shell_config(args=["sh", "-c", "exit 4"]))
+
+    with pytest.raises(ActionError, match="status 4"):
+        await ToolAction().run(ctx)
 
 
 async def test_env_values_are_passed_and_server_environment_is_not(
