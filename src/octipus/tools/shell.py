@@ -86,11 +86,12 @@ def check_shell_templates(params: dict[str, Any]) -> None:
             f"command: the placeholder {found.group(0)} would be parsed by the shell; "
             + HOW_TO_PASS_VALUES
         )
-    if isinstance(args, str) or isinstance(env, str):
-        raise ValueError(
-            "args must be a list of strings and env an object; a placeholder renders inside one "
-            "element or value"
-        )
+    for field, shape in (("args", "a list of strings"), ("env", "an object of names to values")):
+        if isinstance(params.get(field), str):
+            raise ValueError(
+                f"{field} must be {shape}; a placeholder renders inside one element or value, "
+                f"it cannot make the whole {field}"
+            )
     if isinstance(args, list) and args and PLACEHOLDER.search(str(args[0])):
         raise ValueError("args: the program (first element) cannot come from a placeholder")
     for name, value in env.items() if isinstance(env, dict) else ():
