@@ -269,7 +269,7 @@ def test_send_test_runs_the_action_and_shows_its_result(page: Page, server: Serv
             actionConfig={
                 "toolId": "shell",
                 "toolAction": "execute",
-                "toolParams": {"command": "echo hello {{webhook.body.who}}"},
+                "toolParams": {"args": ["echo", "hello", "{{webhook.body.who}}"]},
             },
         )
     sign_in(page, server)

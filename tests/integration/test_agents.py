@@ -145,6 +145,27 @@ def test_orchestrated_run_calls_a_tool_and_logs_the_call(
     )
 
 
+def test_agent_shell_call_runs_its_own_args_with_nothing_substituted(
+    agent_server: ServerProcess, fake: FakeOpenAI
+) -> None:
+    path, hook = agent_hook(
+        agent_server, orchestrated=True, agentTopic="devops", agentTools=["shell.run"]
+    )
+    fake.script(
+        answer("devops"),
+        call_tool("shell_run", {"args": ["printf", "%s", "{{webhook.body.action}}"]}),
+        answer("Printed it."),
+    )
+
+    deliver(agent_server, path, "workflow_run.completed", "workflow_run")
+    execution = finished(agent_server, hook)
+
+    assert execution["status"] == "success", execution
+    [call] = execution["result"]["toolCalls"]
+    assert (call["tool"], call["ok"]) == ("shell", True)
+    assert call["result"]["stdout"] == "{{webhook.body.action}}"
+
+
 def test_provider_server_error_is_retried(agent_server: ServerProcess, fake: FakeOpenAI) -> None:
     path, hook = agent_hook(agent_server)
     fake.script(fail(500), answer("second attempt worked"))

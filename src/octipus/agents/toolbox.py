@@ -2,7 +2,9 @@
 
 Tools an agent may call pass the same policies as `execute_tool` (shell only for admin owners,
 off with OCTIPUS_TOOLS_SHELL=off). Admin-only tools are also opt-in per hook (`agentTools`),
-because an agent's arguments come from a model that read untrusted payload text.
+because an agent's arguments come from a model that read untrusted payload text. Parameters are
+the model's own, validated and run as given: no template is rendered into them, so nothing from
+the payload is substituted into a shell command here either.
 """
 
 from __future__ import annotations

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 _INDEX = re.compile(r"-?[0-9]{1,18}")  # not str.isdigit(): it accepts "²", which int() refuses
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 _MISSING = object()
 
 
@@ -53,33 +53,22 @@ def to_text(value: Any) -> str:
     return str(value)
 
 
-def render(
-    template: str, context: Mapping[str, Any], escape: Callable[[str], str] | None = None
-) -> str:
-    """Substitute every `{{path}}`; unresolved placeholders stay as written.
-
-    `escape` is applied to each substituted value (e.g. `shlex.quote` for shell commands), never
-    to the template's own text, so payload data cannot become syntax.
-    """
+def render(template: str, context: Mapping[str, Any]) -> str:
+    """Substitute every `{{path}}`; unresolved placeholders stay as written."""
 
     def _sub(match: re.Match[str]) -> str:
         value = lookup(context, match.group(1))
-        if value is _MISSING:
-            return match.group(0)
-        text = to_text(value)
-        return escape(text) if escape else text
+        return match.group(0) if value is _MISSING else to_text(value)
 
-    return _PLACEHOLDER.sub(_sub, template)
+    return PLACEHOLDER.sub(_sub, template)
 
 
-def render_value(
-    value: Any, context: Mapping[str, Any], escape: Callable[[str], str] | None = None
-) -> Any:
+def render_value(value: Any, context: Mapping[str, Any]) -> Any:
     """Render every string inside a JSON-like structure (dict keys are left alone)."""
     if isinstance(value, str):
-        return render(value, context, escape)
+        return render(value, context)
     if isinstance(value, list):
-        return [render_value(v, context, escape) for v in value]
+        return [render_value(v, context) for v in value]
     if isinstance(value, dict):
-        return {k: render_value(v, context, escape) for k, v in value.items()}
+        return {k: render_value(v, context) for k, v in value.items()}
     return value

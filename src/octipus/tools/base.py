@@ -45,7 +45,7 @@ TemplateCheck = Callable[[dict[str, Any]], None]
 
 
 def render_plain(params: dict[str, Any], trigger: dict[str, Any]) -> dict[str, Any]:
-    """Substitute templates in every string value, unescaped."""
+    """Substitute templates in every string value."""
     rendered: dict[str, Any] = render_value(params, trigger)
     return rendered
 

@@ -1,146 +1,115 @@
-"""The `shell` tool: a command in its own process group, its output tail, a timeout that kills.
+"""The `shell` tool: run a program on the server, its output tail, a timeout that kills.
 
-The command template is the hook owner's; every value substituted into it is shell-quoted, so
-payload data stays a literal argument and can never become shell syntax.
+Payload text is never parsed by a shell through our substitution. `args` runs a program without
+a shell, each element rendered to exactly one argument. `command` runs with `/bin/sh -c` but
+takes no placeholders: payload values reach it only as environment variables (`env`) that it
+references as "$NAME", the way adnanh/webhook passes values to a command. What the command then
+does with a variable (eval, `sh -c "$X"`, arithmetic) is its author's responsibility.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import shlex
-import signal
+import re
 import time
-from collections import deque
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from octipus.hooks.templates import _PLACEHOLDER as PLACEHOLDER
-from octipus.hooks.templates import render, render_value
+from octipus.hooks.templates import PLACEHOLDER, render_value
 from octipus.tools.base import ActionSpec, Tool, ToolContext, ToolError
+from octipus.tools.process import spawn, supervise
 
-OUTPUT_TAIL_BYTES = 16 * 1024
 MAX_TIMEOUT_SECONDS = 3600.0
+SHELL_PROGRAM = "/bin/sh"
 # Commands do not inherit the server's environment (it holds tokens and database URLs).
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
-CLOSERS = {'"': '"', "`": "`", "$(": ")"}  # what ends each nested shell context
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Variables the dynamic loader or a shell acts on before the command runs: never payload values.
+STARTUP_ENV = re.compile(r"PATH|IFS|ENV|BASH_ENV|SHELLOPTS|BASHOPTS|PS4|LD_\w*")
+HOW_TO_PASS_VALUES = (
+    'put the value in env (e.g. "env": {"REF": "{{webhook.body.ref}}"}) and write "$REF" in '
+    'the command, or run the program without a shell: "args": ["deploy", "{{webhook.body.ref}}"]'
+)
 
 
 class ShellParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    command: str = Field(min_length=1, description="Command line, run with /bin/sh -c")
+    args: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Program and arguments, run without a shell; each element is one argument",
+    )
+    command: str | None = Field(
+        None, min_length=1, description='Command line run with /bin/sh -c; values as "$NAME"'
+    )
     cwd: str | None = Field(None, description="Working directory (must exist)")
     timeout: float = Field(
         30.0, gt=0, le=MAX_TIMEOUT_SECONDS, description="Seconds before the process is killed"
     )
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables")
 
+    @field_validator("env")
+    @classmethod
+    def _names(cls, env: dict[str, str]) -> dict[str, str]:
+        for name in env:
+            if not ENV_NAME.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a variable name: use letters, digits and _, not starting "
+                    "with a digit"
+                )
+        return env
 
-def quoting_context(command: str, position: int) -> str | None:
-    """Where `position` sits in a POSIX shell command: None when unquoted (also inside `$(…)`),
-    else "single quotes", "double quotes", "backquotes" or "a here-document"."""
-    stack: list[str] = []
-    heredoc = False
-    i = 0
-    while i < position:
-        top = stack[-1] if stack else None
-        char = command[i]
-        if top == "'":
-            if char == "'":
-                stack.pop()
-        elif char == "\\":
-            i += 1  # the next character is escaped
-        elif top in CLOSERS and char == CLOSERS[top]:
-            stack.pop()
-        elif char == '"' or (char == "'" and top != '"'):
-            stack.append(char)
-        elif command.startswith("$(", i):
-            stack.append("$(")
-            i += 1
-        elif char == "`":
-            stack.append("`")
-        elif command.startswith("<<", i) and top != '"':
-            heredoc = True
-        i += 1
-    top = stack[-1] if stack else None
-    if top in ("'", '"'):
-        return "single quotes" if top == "'" else "double quotes"
-    if "`" in stack:  # backquote parsing differs between shells: refuse rather than guess
-        return "backquotes"
-    return "a here-document" if heredoc else None
-
-
-def check_command_template(params: dict[str, Any]) -> None:
-    """ValueError when a placeholder in `command` sits where shell-quoting would not protect it.
-
-    Substituted values are quoted for an unquoted position; inside quotes or a here-document
-    that quoting is not enough, so such templates are refused rather than run.
-    """
-    command = params.get("command")
-    if not isinstance(command, str):
-        return
-    for match in PLACEHOLDER.finditer(command):
-        where = quoting_context(command, match.start())
-        if where:
+    @model_validator(mode="after")
+    def _one_form(self) -> ShellParams:
+        if (self.args is None) == (self.command is None):
             raise ValueError(
-                f"command: the placeholder {match.group(0)} is inside {where}; write placeholders "
-                "unquoted (Octipus shell-quotes every substituted value), e.g. "
-                "git commit -m {{webhook.body.head_commit.message}}"
+                "give either args (a program and its arguments, run without a shell) or command "
+                "(a /bin/sh command line), exactly one of them"
+            )
+        return self
+
+    def argv(self) -> list[str]:
+        """What is executed: `args` as given, or the shell running `command`."""
+        return self.args if self.args is not None else [SHELL_PROGRAM, "-c", str(self.command)]
+
+
+def check_shell_templates(params: dict[str, Any]) -> None:
+    """ValueError when a placeholder sits where payload text could become code or a program.
+
+    Checked when a hook is saved and again before every run (hooks stored before this rule).
+    """
+    command, args, env = params.get("command"), params.get("args"), params.get("env", {})
+    if isinstance(command, str) and (found := PLACEHOLDER.search(command)):
+        raise ValueError(
+            f"command: the placeholder {found.group(0)} would be parsed by the shell; "
+            + HOW_TO_PASS_VALUES
+        )
+    for field, shape in (("args", "a list of strings"), ("env", "an object of names to values")):
+        if isinstance(params.get(field), str):
+            raise ValueError(
+                f"{field} must be {shape}; a placeholder renders inside one element or value, "
+                f"it cannot make the whole {field}"
+            )
+    if isinstance(args, list) and args and PLACEHOLDER.search(str(args[0])):
+        raise ValueError("args: the program (first element) cannot come from a placeholder")
+    for name, value in env.items() if isinstance(env, dict) else ():
+        if STARTUP_ENV.fullmatch(name) and PLACEHOLDER.search(str(value)):
+            raise ValueError(
+                f"env: {name} steers the loader or the shell before the command runs; it cannot "
+                "take a placeholder"
             )
 
 
 def render_shell(params: dict[str, Any], trigger: dict[str, Any]) -> dict[str, Any]:
-    """Quote values substituted into `command`; `cwd` and `env` are not shell-parsed."""
+    """Each placeholder renders into one argument, variable or field; `command` has none."""
     try:
-        check_command_template(params)
+        check_shell_templates(params)
     except ValueError as exc:
         raise ToolError(str(exc)) from None
     rendered: dict[str, Any] = render_value(params, trigger)
-    if isinstance(params.get("command"), str):
-        rendered["command"] = render(params["command"], trigger, escape=shlex.quote)
     return rendered
-
-
-class TailBuffer:
-    """Keeps the last `limit` bytes of a stream and counts what was dropped."""
-
-    def __init__(self, limit: int = OUTPUT_TAIL_BYTES):
-        self.limit = limit
-        self.chunks: deque[bytes] = deque()
-        self.size = 0
-        self.dropped = 0
-
-    def add(self, chunk: bytes) -> None:
-        self.chunks.append(chunk)
-        self.size += len(chunk)
-        while self.size - len(self.chunks[0]) >= self.limit:
-            first = self.chunks.popleft()
-            self.size -= len(first)
-            self.dropped += len(first)
-
-    def text(self) -> str:
-        data = b"".join(self.chunks)
-        excess = max(0, len(data) - self.limit)
-        return data[excess:].decode("utf-8", "replace")
-
-    @property
-    def truncated(self) -> bool:
-        return self.dropped > 0 or self.size > self.limit
-
-
-async def _drain(stream: asyncio.StreamReader | None, sink: TailBuffer) -> None:
-    if stream is None:
-        return
-    while chunk := await stream.read(65536):
-        sink.add(chunk)
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 def _environment(extra: dict[str, str]) -> dict[str, str]:
@@ -149,68 +118,50 @@ def _environment(extra: dict[str, str]) -> dict[str, str]:
 
 
 async def run_command(params: ShellParams, ctx: ToolContext) -> dict[str, Any]:
-    """Run the command; non-zero exit or timeout raise ToolError with the output in the result."""
+    """Run the program; non-zero exit or timeout raise ToolError with the output in the result."""
     started = time.monotonic()
-    out, err = TailBuffer(), TailBuffer()
     try:
-        proc = await asyncio.create_subprocess_exec(
-            "/bin/sh",
-            "-c",
-            params.command,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=params.cwd,
-            env=_environment(params.env),
-            start_new_session=True,  # its own process group: a timeout kills every child too
-        )
-    except OSError as exc:  # a missing or unreadable cwd
-        raise ToolError(f"cannot start the command: {exc.strerror}: {params.cwd}") from None
-    timed_out = False
-    try:
-        async with asyncio.timeout(params.timeout):
-            await asyncio.gather(_drain(proc.stdout, out), _drain(proc.stderr, err))
-            await proc.wait()
-    except TimeoutError:
-        timed_out = True
-    finally:
-        if timed_out or proc.returncode is None:  # timeout or cancellation: kill every child
-            _kill_group(proc.pid)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 5.0)
+        proc = spawn(params.argv(), params.cwd, _environment(params.env))
+    except OSError as exc:  # a missing program or cwd, or one not executable
+        raise ToolError(f"cannot start the command: {exc.strerror}: {exc.filename}") from None
+    except ValueError as exc:  # a NUL byte (or text with no byte form) in an argument or value
+        raise ToolError(f"cannot start the command: {exc}") from None
+    finished = await supervise(proc, params.timeout)
+    form = {"args": params.args} if params.args is not None else {"command": params.command}
     result: dict[str, Any] = {
-        "command": params.command,
+        **form,
         "cwd": params.cwd,
         "envKeys": sorted(params.env),
-        "exitCode": proc.returncode,
-        "timedOut": timed_out,
-        "stdout": out.text(),
-        "stderr": err.text(),
-        "truncated": out.truncated or err.truncated,
+        "exitCode": finished.returncode,
+        "timedOut": finished.timed_out,
+        "stdout": finished.stdout.text(),
+        "stderr": finished.stderr.text(),
+        "truncated": finished.stdout.truncated or finished.stderr.truncated,
         "durationMs": int((time.monotonic() - started) * 1000),
     }
-    if timed_out:
+    if finished.timed_out:
         raise ToolError(f"command timed out after {params.timeout:g}s and was killed", result)
-    if proc.returncode != 0:
-        raise ToolError(f"command exited with status {proc.returncode}", result)
+    if finished.returncode != 0:
+        raise ToolError(f"command exited with status {finished.returncode}", result)
     return result
 
 
 _RUN = ActionSpec(
     name="run",
     description=(
-        "Run a shell command on the server (/bin/sh -c) and return its exit code and the tail "
-        "of stdout/stderr."
+        "Run a program on the server and return its exit code and the tail of stdout/stderr: "
+        "args runs a program with arguments and no shell (preferred); command runs a /bin/sh "
+        'line, with values passed in env and written "$NAME".'
     ),
     params=ShellParams,
     run=run_command,
     render=render_shell,
-    check_templates=check_command_template,
+    check_templates=check_shell_templates,
 )
 
 SHELL = Tool(
     id="shell",
-    description="Shell commands on the Octipus server (admin-owned hooks only).",
+    description="Programs and shell commands on the Octipus server (admin-owned hooks only).",
     actions={"execute": _RUN, "run": _RUN},
     admin_only=True,
     switch="tools_shell",
