@@ -71,8 +71,10 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-async def send_deliveries(url: str, count: int, connections: int, tag: str) -> float:
-    """POST `count` signed deliveries over `connections` connections; returns seconds taken."""
+async def send_deliveries(url: str | list[str], count: int, connections: int, tag: str) -> float:
+    """POST `count` signed deliveries over `connections` connections, to `url` (or to each of a
+    list of URLs in turn); returns seconds taken."""
+    urls = [url] if isinstance(url, str) else url
     body = push_payload()
     headers = {
         "Content-Type": "application/json",
@@ -85,7 +87,7 @@ async def send_deliveries(url: str, count: int, connections: int, tag: str) -> f
     async def sender(client: httpx.AsyncClient) -> None:
         for n in numbers:
             delivery = {**headers, "X-GitHub-Delivery": f"{tag}-{n}"}
-            response = await client.post(url, content=body, headers=delivery)
+            response = await client.post(urls[n % len(urls)], content=body, headers=delivery)
             if response.status_code != 202:
                 raise RuntimeError(f"delivery {n}: {response.status_code} {response.text[:200]}")
 

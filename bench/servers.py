@@ -151,8 +151,14 @@ class Octipus(Server):
 
     name = "octipus"
 
-    def __init__(self, env: dict[str, str] | None = None, command: tuple[str, ...] = ("serve",)):
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        command: tuple[str, ...] = ("serve",),
+        upgrade: bool = True,
+    ):
         super().__init__()
+        self.upgrade = upgrade
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("OCTIPUS_")}
         self.env = {**inherited, "OCTIPUS_PORT": str(self.port), **(env or {})}
         self.command = command
@@ -173,11 +179,12 @@ class Octipus(Server):
         from now on."""
         self.env.update(env)
         octipus = [sys.executable, "-m", "octipus"]
-        upgrade = subprocess.run(
-            [*octipus, "db", "upgrade"], env=self.env, cwd=self.dir, capture_output=True, text=True
-        )
-        if upgrade.returncode != 0:
-            raise RuntimeError(f"octipus db upgrade failed:\n{upgrade.stdout}{upgrade.stderr}")
+        if self.upgrade:
+            done = subprocess.run(
+                [*octipus, "db", "upgrade"], env=self.env, cwd=self.dir, capture_output=True
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"octipus db upgrade failed:\n{done.stdout!r}{done.stderr!r}")
         self._spawn([*octipus, *self.command], self.env)
         assert self.proc is not None
         if self.command[0] == "serve":
@@ -257,10 +264,14 @@ class AdnanhWebhook(Server):
 
 
 class Receiver(Server):
-    """bench/receiver.py under uvicorn: a forward target that answers 200 at once."""
+    """bench/receiver.py under uvicorn: a forward target that answers 200 after `delay_ms`."""
 
     name = "receiver"
     app = "receiver:app"
+
+    def __init__(self, delay_ms: float = 0.0) -> None:
+        super().__init__()
+        self.env = {**os.environ, "BENCH_RECEIVER_DELAY_MS": str(delay_ms)}
 
     def start(self) -> Self:
         here = str(Path(__file__).parent)
@@ -275,7 +286,8 @@ class Receiver(Server):
             HOST,
         ]
         options = ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
-        self._spawn([*command, "--port", str(self.port), *options, "--log-level", "warning"])
+        options += ["--port", str(self.port), "--log-level", "warning"]
+        self._spawn([*command, *options], self.env)
         assert self.proc is not None
         self.url = f"http://{HOST}:{self.port}/"
         wait_until_up(self.url, self.proc)
