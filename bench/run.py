@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from load import Completed, RunResult, ensure_wrk, run_wrk
+from load import Completed, Completion, RunResult, ensure_wrk, run_wrk
 from machine import describe, disk_fsync
 from payload import SECRET, github_signature, push_payload
 from prometheus_client.parser import text_string_to_metric_families
@@ -34,7 +34,6 @@ from octipus.config import Settings
 
 WAITING = ("queued", "running", "retrying")
 FAILED = ("error", "skipped")
-TARGETS = {"ingest": 0.8, "end-to-end": 0.5, "p99 ms": 25.0}
 
 
 def parse_args() -> argparse.Namespace:
@@ -250,21 +249,26 @@ def main() -> None:
     sys.stdout.flush()
 
 
-def warm_up(args: argparse.Namespace, servers: list[Server], body_file: Path) -> None:
-    """A smoke check and an unmeasured run of each server."""
+def warm_up(
+    args: argparse.Namespace,
+    servers: list[Server],
+    body_file: Path,
+    completions: dict[str, Completion] | None,
+) -> None:
+    """A smoke check and an unmeasured run of each server (whose runs end before it returns)."""
     body = body_file.read_bytes()
     for server in servers:
         smoke_check(server, body)
         run_wrk(
             server.name, server.url, server.pid, body_file, github_signature(body),
             f"warm-{server.name}", args.connections, args.warmup,
+            completion=completions and completions[server.name], drain_timeout=args.drain_timeout,
         )  # fmt: skip
 
 
 def compare_end_to_end(args: argparse.Namespace, body_file: Path, workdir: Path) -> None:
     """Octipus as `make run` starts it and webhook, both running the same command per delivery;
     each load is followed by the wait until its deliveries have run."""
-    signature = github_signature(body_file.read_bytes())
     runs = {name: workdir / f"{name}.runs" for name in ("octipus", "webhook")}
     command = {name: f"/bin/true; echo >> {shlex.quote(str(path))}" for name, path in runs.items()}
     slots = Settings.model_fields["worker_concurrency"].default
@@ -285,47 +289,13 @@ def compare_end_to_end(args: argparse.Namespace, body_file: Path, workdir: Path)
             " `concurrency` field; the hook runs at most OCTIPUS_HOOK_CONCURRENCY (default 2)"
             " commands at once"
         )  # fmt: skip
-        warm_up(args, [octipus, peer], body_file)
         completions = {"octipus": ExecutionsRun(octipus), "webhook": CommandRuns(runs["webhook"])}
-        results: dict[str, list[RunResult]] = {"octipus": [], "webhook": []}
-        for round_no in range(1, args.rounds + 1):
-            print(f"round {round_no}:")
-            for server in (octipus, peer):
-                profiling = args.profile and server is octipus and round_no == 1
-                spy = start_py_spy(octipus.pid, args.seconds, args.profile) if profiling else None
-                result = run_wrk(
-                    server.name, server.url, server.pid, body_file, signature,
-                    f"r{round_no}-{time.time_ns()}", args.connections, args.seconds,
-                    completion=completions[server.name], drain_timeout=args.drain_timeout,
-                )  # fmt: skip
-                results[server.name].append(result)
-                print_run(result)
-                if spy is not None:
-                    spy.wait(60)
-                    print(top_costs(args.profile))
-        print("summary:")
-        ours = summarise("octipus", results["octipus"])
-        theirs = summarise("webhook", results["webhook"])
-        print_ratios(ours, theirs)
-
-
-def print_ratios(
-    ours: tuple[float, float | None, float, int], theirs: tuple[float, float | None, float, int]
-) -> None:
-    """Octipus/webhook for ingest and end-to-end, with the issue's targets."""
-    ingest, end_to_end = ours[0] / theirs[0], None
-    print(f"ratio octipus/webhook, ingest (2xx answers/s): {ingest:.2f}  (target >= 0.8)")
-    if ours[1] is not None and theirs[1]:
-        end_to_end = ours[1] / theirs[1]
-        print(f"ratio octipus/webhook, end-to-end (answered and run/s): {end_to_end:.2f}"
-              "  (target >= 0.5)")  # fmt: skip
-    print(f"octipus p99 {ours[2]:.1f} ms (target <= 25), errors {ours[3]} (target 0)")
+        alternate(args, body_file, octipus, peer, completions)
 
 
 def compare_ingest(args: argparse.Namespace, body_file: Path) -> None:
     """The older method: Octipus's worker off (deliveries stay queued) and a forward action;
     webhook runs /bin/true. Answers per second only."""
-    signature = github_signature(body_file.read_bytes())
     octipus_env = {
         "OCTIPUS_WORKER_ENABLED": "false",
         "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1",
@@ -336,34 +306,61 @@ def compare_ingest(args: argparse.Namespace, body_file: Path) -> None:
     }
     with Octipus(octipus_env).start() as octipus, AdnanhWebhook(SECRET).start() as peer:
         octipus.create_hook("bench", SECRET, "webhook", {"webhookUrl": "http://127.0.0.1:9/"})
-        servers: list[Server] = [octipus, peer]
-        warm_up(args, servers, body_file)
-        results: dict[str, list[RunResult]] = {s.name: [] for s in servers}
-        for round_no in range(1, args.rounds + 1):
-            print(f"round {round_no}:")
-            for server in servers:
-                before = sum(status_counts(octipus).values()) if server is octipus else 0
-                totals = ingress_totals(octipus) if server is octipus else {}
-                profiling = args.profile and server is octipus and round_no == 1
-                spy = start_py_spy(octipus.pid, args.seconds, args.profile) if profiling else None
-                result = run_wrk(
-                    server.name, server.url, server.pid, body_file, signature,
-                    f"r{round_no}-{time.time_ns()}", args.connections, args.seconds,
-                )  # fmt: skip
-                note = ""
-                if server is octipus:
-                    note = f"  committed {sum(status_counts(octipus).values()) - before}"
-                results[server.name].append(result)
-                print_run(result, note)
-                if server is octipus:
-                    print(ingress_breakdown(totals, ingress_totals(octipus), result.seconds))
-                if spy is not None:
-                    spy.wait(60)
-                    print(top_costs(args.profile))
-        print("summary:")
-        print_ratios(
-            summarise("octipus", results["octipus"]), summarise("webhook", results["webhook"])
+        alternate(args, body_file, octipus, peer)
+
+
+def alternate(
+    args: argparse.Namespace,
+    body_file: Path,
+    octipus: Octipus,
+    peer: AdnanhWebhook,
+    completions: dict[str, Completion] | None = None,
+) -> None:
+    """Warm-up, then alternating measured runs (with `completions`, each followed by the wait
+    for its runs), then the summary and the ratios."""
+    servers: list[Server] = [octipus, peer]
+    warm_up(args, servers, body_file, completions)
+    signature = github_signature(body_file.read_bytes())
+    results: dict[str, list[RunResult]] = {s.name: [] for s in servers}
+    for round_no in range(1, args.rounds + 1):
+        print(f"round {round_no}:")
+        for server in servers:
+            ours = server is octipus
+            before = sum(status_counts(octipus).values()) if ours else 0
+            totals = ingress_totals(octipus) if ours else {}
+            profiling = args.profile and ours and round_no == 1
+            spy = start_py_spy(octipus.pid, args.seconds, args.profile) if profiling else None
+            result = run_wrk(
+                server.name, server.url, server.pid, body_file, signature,
+                f"r{round_no}-{time.time_ns()}", args.connections, args.seconds,
+                completion=completions and completions[server.name],
+                drain_timeout=args.drain_timeout,
+            )  # fmt: skip
+            results[server.name].append(result)
+            committed = sum(status_counts(octipus).values()) - before
+            print_run(result, f"  committed {committed}" if ours else "")
+            if ours:
+                print(ingress_breakdown(totals, ingress_totals(octipus), result.seconds))
+            if spy is not None:
+                spy.wait(60)
+                print(top_costs(args.profile))
+    print("summary:")
+    print_ratios(summarise("octipus", results["octipus"]), summarise("webhook", results["webhook"]))
+
+
+def print_ratios(
+    ours: tuple[float, float | None, float, int], theirs: tuple[float, float | None, float, int]
+) -> None:
+    """Octipus/webhook for ingest and end-to-end, with the issue's targets."""
+    print(
+        f"ratio octipus/webhook, ingest (2xx answers/s): {ours[0] / theirs[0]:.2f}  (target >= 0.8)"
+    )
+    if ours[1] is not None and theirs[1]:
+        print(
+            f"ratio octipus/webhook, end-to-end (answered and run/s): {ours[1] / theirs[1]:.2f}"
+            "  (target >= 0.5)"
         )
+    print(f"octipus p99 {ours[2]:.1f} ms (target <= 25), errors {ours[3]} (target 0)")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,10 @@ def parse_args() -> argparse.Namespace:
 
 
 async def pg(database: str, query: str, *params: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(f"{PG}/{database}")
+    try:
+        conn = await asyncpg.connect(f"{PG}/{database}")
+    except OSError as exc:
+        raise SystemExit(f"PostgreSQL is not reachable at {PG} (user postgres): {exc}") from None
     try:
         return list(await conn.fetch(query, *params))
     finally:
