@@ -213,7 +213,7 @@ class Octipus(Server):
         refused: list[str] = []
         with self.api() as client:
             response = client.post("/api/hooks", json=body)
-            unknown = [f for f in fields if response.status_code == 422 and f in response.text]
+            unknown = unknown_fields(response, fields)
             if unknown:
                 refused = unknown
                 kept = {k: v for k, v in body.items() if k not in unknown}
@@ -222,6 +222,19 @@ class Octipus(Server):
             raise RuntimeError(f"could not create the hook: {response.status_code} {response.text}")
         self.url = f"{self.base}/api/webhooks/{path}"
         return str(response.json()["hook"]["id"]), refused
+
+
+def unknown_fields(response: httpx.Response, fields: dict[str, Any]) -> list[str]:
+    """Which of `fields` a 422 answer refuses as unknown (not as out of range)."""
+    if response.status_code != 422:
+        return []
+    details = response.json().get("details", [])
+    refused = {
+        d.get("field", "").rpartition(".")[2]
+        for d in details
+        if any(w in d.get("message", "").lower() for w in ("extra", "unknown", "not permitted"))
+    }
+    return [f for f in fields if f in refused]
 
 
 class AdnanhWebhook(Server):
