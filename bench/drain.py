@@ -71,8 +71,10 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-async def send_deliveries(url: str, count: int, connections: int, tag: str) -> float:
-    """POST `count` signed deliveries over `connections` connections; returns seconds taken."""
+async def send_deliveries(url: str | list[str], count: int, connections: int, tag: str) -> float:
+    """POST `count` signed deliveries over `connections` connections, to `url` (or to each of a
+    list of URLs in turn); returns seconds taken."""
+    urls = [url] if isinstance(url, str) else url
     body = push_payload()
     headers = {
         "Content-Type": "application/json",
@@ -85,7 +87,7 @@ async def send_deliveries(url: str, count: int, connections: int, tag: str) -> f
     async def sender(client: httpx.AsyncClient) -> None:
         for n in numbers:
             delivery = {**headers, "X-GitHub-Delivery": f"{tag}-{n}"}
-            response = await client.post(url, content=body, headers=delivery)
+            response = await client.post(urls[n % len(urls)], content=body, headers=delivery)
             if response.status_code != 202:
                 raise RuntimeError(f"delivery {n}: {response.status_code} {response.text[:200]}")
 
@@ -99,7 +101,7 @@ def read_rows(octipus: Octipus) -> list[Row]:
     def when(value: str | None) -> datetime | None:
         return datetime.fromisoformat(value) if value else None
 
-    with sqlite3.connect(f"file:{octipus.dir}/octipus.db?mode=ro", uri=True) as db:
+    with sqlite3.connect(f"file:{octipus.database}?mode=ro", uri=True) as db:
         query = "select status, created_at, started_at, finished_at from executions"
         return [Row(s, when(c), when(st), when(f)) for s, c, st, f in db.execute(query)]  # type: ignore[arg-type]
 
@@ -157,7 +159,7 @@ def link_owner_to_telegram(octipus: Octipus) -> None:
     """A verified Telegram binding for the admin, as `/link` leaves it, written straight into
     the bench's database (the linking flow is not what this measures)."""
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
-    with sqlite3.connect(f"{octipus.dir}/octipus.db", timeout=30) as db:
+    with sqlite3.connect(octipus.database, timeout=30) as db:
         (owner,) = db.execute("select id from users where is_admin").fetchone()
         db.execute(
             "insert into channel_bindings (id, user_id, channel_type, external_id, display_name,"
@@ -183,6 +185,7 @@ def drain(action: str, args: argparse.Namespace) -> None:
         "OCTIPUS_HOOK_CONCURRENCY": str(args.hook_concurrency),
         "OCTIPUS_WORKER_ENABLED": "false",
         "OCTIPUS_TELEGRAM_BOT_TOKEN": TOKEN,
+        "OCTIPUS_LOG_LEVEL": "warning",
     }
     what = {
         "forward": f"forwards of a {len(push_payload())} byte push to a local receiver",

@@ -8,10 +8,35 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from servers import cpu_seconds, ensure_debian_package, memory_kib
 
 LUA = Path(__file__).with_name("signed_post.lua")
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What ran of a load's deliveries: runs that succeeded, failed, and when the last ended."""
+
+    runs: int
+    failed: int
+    seconds: float  # from the load's start until the last run ended
+    drained: bool  # False: the wait for the runs gave up (the timeout)
+
+    def per_second(self) -> float:
+        return self.runs / max(1e-9, self.seconds)
+
+
+class Completion(Protocol):
+    """Counts a server's finished runs (the end-to-end half of a run)."""
+
+    def mark(self) -> None:
+        """Note what has run so far; called just before the load starts."""
+
+    def wait(self, started: float, accepted: int, timeout: float) -> Completed:
+        """Wait (at most `timeout` s) until the runs of the `accepted` deliveries of a load that
+        started at wall-clock time `started` have ended."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +54,7 @@ class RunResult:
     processes: int
     cpu_seconds: float  # during the run and until the server settled
     settle_seconds: float
+    completed: Completed | None = None
 
     @property
     def accepted_per_s(self) -> float:
@@ -56,8 +82,11 @@ def run_wrk(
     connections: int,
     seconds: float,
     threads: int = 1,
+    completion: Completion | None = None,
+    drain_timeout: float = 300.0,
 ) -> RunResult:
-    """One wrk run of `seconds` at `connections`, sampling the server's memory meanwhile."""
+    """One wrk run of `seconds` at `connections`, sampling the server's memory meanwhile; with
+    `completion`, then waiting until the accepted deliveries have run."""
     command = [
         ensure_wrk(),
         f"-t{threads}",
@@ -74,6 +103,9 @@ def run_wrk(
         delivery_prefix,
     ]
     cpu_before = cpu_seconds(pid)
+    if completion is not None:
+        completion.mark()
+    started = time.time()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     largest = total = processes = 0
     deadline = time.monotonic() + seconds + 30
@@ -84,12 +116,14 @@ def run_wrk(
     if proc.poll() is None:
         proc.kill()
     out, _ = proc.communicate(timeout=10)
-    settle_seconds = settle(pid)
-    cpu_used = cpu_seconds(pid) - cpu_before
     line = next((ln for ln in out.splitlines() if ln.startswith("BENCH ")), None)
     if line is None:
         raise RuntimeError(f"wrk gave no result:\n{out}")
     data = json.loads(line.removeprefix("BENCH "))
+    accepted = data["requests"] - data["status_errors"] - data["socket_errors"]
+    completed = completion and completion.wait(started, accepted, drain_timeout)
+    settle_seconds = settle(pid)
+    cpu_used = cpu_seconds(pid) - cpu_before
     return RunResult(
         name=name,
         requests=data["requests"],
@@ -104,6 +138,7 @@ def run_wrk(
         processes=processes,
         cpu_seconds=cpu_used,
         settle_seconds=settle_seconds,
+        completed=completed,
     )
 
 

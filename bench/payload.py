@@ -9,8 +9,19 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("OCTIPUS_SHARED_DIR", REPO.parent / "shared"))
-PUSH_FIXTURE = SHARED / "fixtures" / "github" / "push.payload.json"
+FIXTURE = Path("fixtures", "github", "push.payload.json")
+
+
+def _shared_dir() -> Path:
+    """$OCTIPUS_SHARED_DIR, else the nearest `shared` folder with the fixtures beside the
+    repository or above it (a git worktree sits one level deeper)."""
+    if "OCTIPUS_SHARED_DIR" in os.environ:
+        return Path(os.environ["OCTIPUS_SHARED_DIR"])
+    found = (p / "shared" for p in REPO.parents if (p / "shared" / FIXTURE).is_file())
+    return next(found, REPO.parent / "shared")
+
+
+PUSH_FIXTURE = _shared_dir() / FIXTURE
 SECRET = "bench-hmac-secret-0123456789"
 TARGET_BYTES = 2048
 

@@ -1,11 +1,18 @@
-"""The drain benchmark's forward target: an ASGI app that reads the body and answers 200.
+"""The forward target of the drain and scale benchmarks: an ASGI app that reads the body and
+answers 200, after $BENCH_RECEIVER_DELAY_MS milliseconds (0: at once).
 
-Run by bench/drain.py as `uvicorn receiver:app` (uvloop, httptools) on 127.0.0.1.
+Run by bench/drain.py and bench/scale.py as `uvicorn receiver:app` (uvloop, httptools) on
+127.0.0.1.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+
 from starlette.types import Receive, Scope, Send
+
+DELAY = float(os.environ.get("BENCH_RECEIVER_DELAY_MS", "0")) / 1000
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -15,6 +22,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     while more:
         message = await receive()
         more = message.get("more_body", False)
+    if DELAY:
+        await asyncio.sleep(DELAY)
     await send(
         {
             "type": "http.response.start",

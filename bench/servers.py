@@ -19,7 +19,6 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
-TOKEN = "oct_bench_admin_token_0123456789abcdef"
 
 
 def ensure_debian_package(name: str, command: str | None = None) -> None:
@@ -111,7 +110,12 @@ class Server:
     def _spawn(self, command: list[str], env: dict[str, str] | None = None) -> None:
         log = (self.dir / "server.log").open("ab")
         self.proc = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=env,
+            cwd=self.dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def log_tail(self, chars: int = 3000) -> str:
@@ -140,65 +144,115 @@ class Server:
 
 
 class Octipus(Server):
-    """`octipus serve` with the default SQLite config in a scratch data dir, logging at warning."""
+    """Octipus started as `make run` starts it, in a scratch directory as its working directory:
+    `octipus db upgrade`, then `octipus serve` (or `command`), with no OCTIPUS_* variable from the
+    caller's environment: the defaults (SQLite in ./data, worker on, log level info), a free port,
+    and `env` on top. The admin token is the one the first start writes to data/admin-token."""
 
     name = "octipus"
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        command: tuple[str, ...] = ("serve",),
+        upgrade: bool = True,
+    ):
         super().__init__()
-        self.env = {
-            **os.environ,
-            "OCTIPUS_HOST": HOST,
-            "OCTIPUS_PORT": str(self.port),
-            "OCTIPUS_DATA_DIR": str(self.dir),
-            "OCTIPUS_DATABASE_URL": f"sqlite+aiosqlite:///{self.dir}/octipus.db",
-            "OCTIPUS_BOOTSTRAP_TOKEN": TOKEN,
-            "OCTIPUS_LOG_LEVEL": "warning",
-            **(env or {}),
-        }
+        self.upgrade = upgrade
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("OCTIPUS_")}
+        self.env = {**inherited, "OCTIPUS_PORT": str(self.port), **(env or {})}
+        self.command = command
         self.base = f"http://{HOST}:{self.port}"
+        self.data = self.dir / "data"
 
-    def start(self, **env: str) -> Octipus:
-        """Serve (again, on the same data dir); `env` overrides variables from now on."""
+    @property
+    def database(self) -> Path:
+        """The SQLite file of the default configuration (./data/octipus.db)."""
+        return self.data / "octipus.db"
+
+    @property
+    def token(self) -> str:
+        return (self.data / "admin-token").read_text().strip()
+
+    def start(self, **env: str) -> Self:
+        """Upgrade the schema and serve (again, on the same data dir); `env` overrides variables
+        from now on."""
         self.env.update(env)
-        self._spawn([sys.executable, "-m", "octipus", "serve"], self.env)
+        octipus = [sys.executable, "-m", "octipus"]
+        if self.upgrade:
+            done = subprocess.run(
+                [*octipus, "db", "upgrade"], env=self.env, cwd=self.dir, capture_output=True
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"octipus db upgrade failed:\n{done.stdout!r}{done.stderr!r}")
+        self._spawn([*octipus, *self.command], self.env)
         assert self.proc is not None
-        wait_until_up(f"{self.base}/api/health", self.proc)
+        if self.command[0] == "serve":
+            wait_until_up(f"{self.base}/api/health", self.proc)
         return self
 
     def api(self) -> httpx.Client:
         return httpx.Client(
-            base_url=self.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+            base_url=self.base, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
         )
 
-    def create_hook(self, path: str, secret: str, action: str, config: dict[str, Any]) -> str:
-        """Create an enabled hook on `path` and return its id; `url` then points at it."""
+    def create_hook(
+        self, path: str, secret: str, action: str, config: dict[str, Any], **fields: Any
+    ) -> tuple[str, list[str]]:
+        """Create an enabled hook on `path` (`url` then points at it); return its id and the
+        names of `fields` (optional hook fields such as `concurrency`) this Octipus refused as
+        unknown, for which the hook was created without them."""
         body = {
             "name": f"bench {path}",
             "trigger": "webhook",
             "triggerConfig": {"webhookPath": path, "webhookSecret": secret, "provider": "github"},
             "action": action,
             "actionConfig": config,
+            **fields,
         }
+        refused: list[str] = []
         with self.api() as client:
             response = client.post("/api/hooks", json=body)
+            unknown = unknown_fields(response, fields)
+            if unknown:
+                refused = unknown
+                kept = {k: v for k, v in body.items() if k not in unknown}
+                response = client.post("/api/hooks", json=kept)
         if response.status_code != 201:
             raise RuntimeError(f"could not create the hook: {response.status_code} {response.text}")
         self.url = f"{self.base}/api/webhooks/{path}"
-        return str(response.json()["hook"]["id"])
+        return str(response.json()["hook"]["id"]), refused
+
+
+def unknown_fields(response: httpx.Response, fields: dict[str, Any]) -> list[str]:
+    """Which of `fields` a 422 answer refuses as unknown (not as out of range)."""
+    if response.status_code != 422:
+        return []
+    details = response.json().get("details", [])
+    refused = {
+        d.get("field", "").rpartition(".")[2]
+        for d in details
+        if any(w in d.get("message", "").lower() for w in ("extra", "unknown", "not permitted"))
+    }
+    return [f for f in fields if f in refused]
 
 
 class AdnanhWebhook(Server):
-    """adnanh/webhook (Debian package `webhook`) with one HMAC-SHA256 hook running /bin/true."""
+    """adnanh/webhook (Debian package `webhook`) with one HMAC-SHA256 hook running `/bin/sh -c
+    command` per delivery, or /bin/true itself when `command` is None."""
 
     name = "webhook"
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, command: str | None = None) -> None:
         super().__init__()
+        run: dict[str, Any] = {"execute-command": "/bin/true"}
+        if command is not None:
+            arguments = [{"source": "string", "name": "-c"}, {"source": "string", "name": command}]
+            run = {"execute-command": "/bin/sh", "pass-arguments-to-command": arguments}
         hooks = [
             {
                 "id": "bench",
-                "execute-command": "/bin/true",
+                **run,
                 "response-message": "accepted",
                 "trigger-rule-mismatch-http-response-code": 401,
                 "trigger-rule": {
@@ -223,10 +277,14 @@ class AdnanhWebhook(Server):
 
 
 class Receiver(Server):
-    """bench/receiver.py under uvicorn: a forward target that answers 200 at once."""
+    """bench/receiver.py under uvicorn: a forward target that answers 200 after `delay_ms`."""
 
     name = "receiver"
     app = "receiver:app"
+
+    def __init__(self, delay_ms: float = 0.0) -> None:
+        super().__init__()
+        self.env = {**os.environ, "BENCH_RECEIVER_DELAY_MS": str(delay_ms)}
 
     def start(self) -> Self:
         here = str(Path(__file__).parent)
@@ -241,7 +299,8 @@ class Receiver(Server):
             HOST,
         ]
         options = ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
-        self._spawn([*command, "--port", str(self.port), *options, "--log-level", "warning"])
+        options += ["--port", str(self.port), "--log-level", "warning"]
+        self._spawn([*command, *options], self.env)
         assert self.proc is not None
         self.url = f"http://{HOST}:{self.port}/"
         wait_until_up(self.url, self.proc)
