@@ -18,6 +18,8 @@ from octipus.api.errors import install_error_handlers
 from octipus.api.front import OctipusApp
 from octipus.config import Settings
 from octipus.db.engine import upgrade_schema
+from octipus.db.reseal import prepare_secrets
+from octipus.files import make_data_private
 from octipus.runtime import Runtime
 from octipus.serving.writer import IngressWriter
 from octipus.web import routes as web_routes
@@ -54,8 +56,11 @@ def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundS
 
 
 async def prepare_database(runtime: Runtime) -> None:
-    """Apply migrations and, on first start, create the admin and announce its token once."""
+    """Make the data dir private (files.py), apply migrations, check the secret keys
+    (db/reseal.py) and, on first start, create the admin and announce its token once."""
+    make_data_private(runtime.settings)
     await upgrade_schema(runtime.engine)
+    await prepare_secrets(runtime.engine, runtime.settings)
     async with runtime.sessions.begin() as session:
         token = await bootstrap_admin(session, runtime.settings)
     if token and not runtime.settings.bootstrap_token:
