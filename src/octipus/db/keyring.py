@@ -86,7 +86,7 @@ class Keyring:
         if fernet is None:
             raise SecretKeyError(
                 f"a stored secret is encrypted with key {kid}, which {self.origin} does not hold:"
-                f" configure that key (first, or after the current one) ({HELP})"
+                f" add that key after the current one (keys after the first only decrypt) ({HELP})"
             )
         try:
             return fernet.decrypt(str(sealed.get(SEALED)).encode()).decode()
