@@ -82,7 +82,7 @@ async def bootstrap_admin(session: AsyncSession, settings: Settings) -> str | No
 
 
 def _write_admin_token(data_dir: Path, token: str) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = data_dir / "admin-token"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -19,6 +19,8 @@ from octipus.api.front import OctipusApp
 from octipus.api.ingress_schema import document_ingress
 from octipus.config import Settings
 from octipus.db.engine import schema_lock, upgrade_schema
+from octipus.db.reseal import prepare_secrets
+from octipus.files import make_data_private
 from octipus.hooks.changes import HookChangeListener
 from octipus.runtime import Runtime
 from octipus.serving.writer import IngressWriter
@@ -60,13 +62,16 @@ def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundS
 
 
 async def prepare_database(runtime: Runtime) -> None:
-    """Apply migrations and, on first start, create the admin and announce its token once.
+    """Make the data dir private (files.py), apply migrations, check the secret keys
+    (db/reseal.py) and, on first start, create the admin and announce its token once.
 
     Under the schema lock: when several nodes start together on an empty database, one
     migrates and creates the admin, and only that one prints (and writes) its token.
     """
+    make_data_private(runtime.settings)
     async with schema_lock(runtime.engine):
         await upgrade_schema(runtime.engine)
+        await prepare_secrets(runtime.engine, runtime.settings)
         async with runtime.sessions.begin() as session:
             token = await bootstrap_admin(session, runtime.settings)
     if token and not runtime.settings.bootstrap_token:

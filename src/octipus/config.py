@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
     bootstrap_token: str | None = None
+    # Keys that encrypt webhook and signing secrets in the database (comma-separated Fernet keys,
+    # the first encrypts); unset: the key file `<data dir>/secret-key` (README, Secrets at rest).
+    secret_key: SecretStr | None = None
     # Processes serving HTTP on the one port (0: one with the ingress writer process, else one
     # per CPU, at most 2). The first also runs the workers and channel pollers; the others
     # serve requests only (README, Operations).
@@ -90,6 +93,11 @@ class Settings(BaseSettings):
         return frozenset(
             h.strip().lower() for h in self.forward_allow_hosts.split(",") if h.strip()
         )
+
+    @property
+    def secret_key_file(self) -> Path:
+        """Where the secret key lives when OCTIPUS_SECRET_KEY is not set."""
+        return self.data_dir / "secret-key"
 
     @property
     def base_url(self) -> str:

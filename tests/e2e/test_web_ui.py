@@ -86,7 +86,7 @@ def test_create_hook_through_form_lists_it_with_webhook_url(
     with server.client() as client:
         hooks = client.get("/api/hooks").json()["hooks"]
     hook = next(h for h in hooks if h["name"] == name)
-    assert hook["triggerConfig"]["webhookSecret"].endswith(secret[-4:])
+    assert hook["triggerConfig"]["webhookSecret"].startswith(f"••••{secret[-4:]}#")
     assert hook["triggerConfig"]["events"] == ["push", "ping"]
     assert hook["action"] == "notify"
     assert hook["actionConfig"]["notifyMessage"] == "Push to {{webhook.body.repository.full_name}}"
@@ -142,6 +142,38 @@ def test_edit_form_keeps_stored_secret_when_left_empty(page: Page, server: Serve
         == 202
     )
     assert api_hook(server, hook["id"]).json()["hook"]["name"] == "Renamed hook"
+
+
+def test_edit_form_never_sends_a_mask_and_keeps_every_secret(
+    page: Page, server: ServerProcess
+) -> None:
+    rotation = ["rotation-one-value-9999", "rotation-two-value-9999"]
+    with server.client() as client:
+        hook = make_hook(
+            client,
+            unique_path("ui"),
+            secret="primary-secret-value-9999",
+            triggerConfig={"webhookSecrets": rotation},
+            action="webhook",
+            actionConfig={"webhookUrl": "https://example.com/h", "signingSecret": "sign-key-5678"},
+        )
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.post_data or "") if r.method == "PATCH" else None)
+    sign_in(page, server, f"/ui/hooks/{hook['id']}")
+    expect(page.get_by_label("Name", exact=True)).to_have_value(hook["name"])
+    expect(page.locator("#signingSecret")).to_have_value("")
+    page.get_by_label("Name", exact=True).fill("Renamed with secrets")
+    page.get_by_role("button", name="Save hook").click()
+    expect(page).to_have_url(server.url + "/ui/hooks")
+
+    [body] = sent
+    assert "••••" not in body
+    shown = api_hook(server, hook["id"]).json()["hook"]
+    assert shown["triggerConfig"]["webhookSecrets"] == hook["triggerConfig"]["webhookSecrets"]
+    assert shown["actionConfig"]["signingSecret"] == hook["actionConfig"]["signingSecret"]
+    path = hook["triggerConfig"]["webhookPath"]
+    for secret in rotation:
+        assert send_github(server.url, path, b"{}", secret, event="ping").status_code == 202
 
 
 def test_invalid_path_shows_server_error(page: Page, server: ServerProcess) -> None:

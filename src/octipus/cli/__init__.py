@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from octipus.cli import db, executions, hooks, send, serve, users
+from octipus.cli import db, executions, hooks, secrets, send, serve, users
+from octipus.files import use_private_umask
 
 app = typer.Typer(
     no_args_is_help=True, help="Octipus Hooks: verified webhooks in, durable actions out."
@@ -16,7 +17,9 @@ app.add_typer(users.users_app, name="users")
 app.add_typer(users.tokens_app, name="tokens")
 app.add_typer(hooks.app, name="hooks")
 app.add_typer(executions.app, name="executions")
+app.add_typer(secrets.app, name="secrets")
 
 
 def main() -> None:
+    use_private_umask()  # before `serve` starts its other processes: they inherit it
     app()

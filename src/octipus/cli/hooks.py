@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,38 @@ def list_hooks(
         )
 
 
+# `${NAME}` takes NAME from the environment; `$${NAME}` stands for a literal `${NAME}`. A bare
+# `$NAME` is left alone: `$` is common in secrets, regexes and shell commands.
+_VARIABLE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(value: Any, where: str) -> Any:
+    """`value` with `${NAME}` in its strings replaced from the environment; exit 1 naming an
+    unset variable."""
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+        return _VARIABLE.sub(lambda match: _variable(match, where), value)
+    return value
+
+
+def _variable(match: re.Match[str], where: str) -> str:
+    escaped, name = match.groups()
+    if escaped:
+        return match.group()[1:]
+    if name not in os.environ:
+        typer.secho(
+            f"error: ${{{name}}} is not set (used in {where}); export it, or write"
+            f" $${{{name}}} for a literal ${{{name}}}",
+            err=True,
+            fg="red",
+        )
+        raise typer.Exit(1)
+    return os.environ[name]
+
+
 def _load(file: Path) -> list[dict[str, Any]]:
     if not file.exists():
         raise typer.BadParameter(f"{file} does not exist")
@@ -38,7 +72,7 @@ def _load(file: Path) -> list[dict[str, Any]]:
     hooks = doc.get("hooks", []) if isinstance(doc, dict) else doc
     if not isinstance(hooks, list) or not all(isinstance(h, dict) and h.get("name") for h in hooks):
         raise typer.BadParameter("expected a list of hooks (or {hooks: [...]}) each with a name")
-    return hooks
+    return [_expand(h, f"{file.name}: hook {h['name']!r}") for h in hooks]
 
 
 @app.command("apply")
@@ -48,7 +82,10 @@ def apply(
     token: str | None = TOKEN_OPTION,
     json: bool = JSON_OPTION,
 ) -> None:
-    """Create or update hooks by name so the server matches FILE (GitOps)."""
+    """Create or update hooks by name so the server matches FILE (GitOps).
+
+    `${NAME}` in FILE's values is taken from the environment (an unset NAME is an error);
+    `$${NAME}` is a literal `${NAME}`."""
     wanted = _load(file)
     report = []
     with api(url, token) as client:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from octipus.db.ids import new_id
+from octipus.db.sealed import ACTION_SECRETS, CHANNEL_SECRETS, TRIGGER_SECRETS, SealedJSON
 
 
 def utcnow() -> datetime:
@@ -71,9 +72,11 @@ class Hook(Base):
     description: Mapped[str | None] = mapped_column(sa.Text)
     trigger: Mapped[str] = mapped_column(sa.String(32), default="webhook")
     webhook_path: Mapped[str] = mapped_column(sa.String(500), index=True)
-    trigger_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    trigger_config: Mapped[dict[str, Any]] = mapped_column(
+        SealedJSON(*TRIGGER_SECRETS), default=dict
+    )
     action: Mapped[str] = mapped_column(sa.String(32))
-    action_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    action_config: Mapped[dict[str, Any]] = mapped_column(SealedJSON(*ACTION_SECRETS), default=dict)
     conditions: Mapped[list[Any]] = mapped_column(default=list)
     is_enabled: Mapped[bool] = mapped_column(default=True)
     priority: Mapped[int] = mapped_column(default=0)
@@ -184,7 +187,7 @@ class ChannelBinding(Base):
     external_id: Mapped[str] = mapped_column(sa.String(500))
     display_name: Mapped[str | None] = mapped_column(sa.String(200))
     status: Mapped[str] = mapped_column(sa.String(20), default="pending")
-    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    config: Mapped[dict[str, Any]] = mapped_column(SealedJSON(*CHANNEL_SECRETS), default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     verified_at: Mapped[datetime | None]
 

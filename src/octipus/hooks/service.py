@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from octipus.actions.base import ConfigError
 from octipus.actions.registry import get_action
 from octipus.config import Settings
+from octipus.db.keyring import active_keyring
+from octipus.db.sealed import ACTION_SECRETS, TRIGGER_SECRETS
 from octipus.db.tables import Hook, User
 from octipus.hooks.conditions import ConditionError, validate_conditions
 from octipus.hooks.schemas import HookCreate, HookUpdate
@@ -26,8 +28,6 @@ from octipus.runtime import Runtime
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
 MASK = "••••"
-TRIGGER_SECRETS = ("webhookSecret", "webhookSecrets")
-ACTION_SECRETS = ("signingSecret",)
 # Every documented triggerConfig field (README, Hooks API and Providers); others are refused.
 TRIGGER_FIELDS = (
     "webhookPath",
@@ -44,6 +44,8 @@ TRIGGER_FIELDS = (
 )
 MAX_TRIGGER_TEXT = 1000  # every string in triggerConfig: paths, secrets, event names, headers
 MAX_EVENTS = 100
+# What `octipus hooks apply` expands; never a secret (a placeholder left unexpanded).
+PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
 
 
 class HookValidationError(ValueError):
@@ -65,28 +67,59 @@ def normalise_path(path: Any) -> str:
 
 
 def mask_secret(secret: str) -> str:
-    return MASK + secret[-4:] if len(secret) > 8 else MASK
+    """How the API shows a stored secret: its last 4 characters (when long) and an opaque
+    reference naming it, so that the exact mask sent back means "keep this secret"."""
+    tail = secret[-4:] if len(secret) > 8 else ""
+    return f"{MASK}{tail}#{active_keyring().reference(secret)}"
 
 
-def _is_masked(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(MASK)
+def _secret_strings(config: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
+    found: list[Any] = []
+    for key in fields:
+        value = config.get(key)
+        found.extend(value if isinstance(value, list) else [value])
+    return [s for s in found if isinstance(s, str)]
+
+
+def _resolve_secret(field: str, value: Any, stored: dict[str, str]) -> Any:
+    """A secret as sent: a mask names a stored secret (kept); anything else is a new value."""
+    if not isinstance(value, str):
+        return value  # validation names the wrong type
+    if value.startswith(MASK):
+        if value in stored:
+            return stored[value]
+        raise HookValidationError(
+            f"{field} is a masked value that names no secret stored on this hook: send the"
+            " secret itself, or the mask exactly as the hook was last read"
+        )
+    placeholder = PLACEHOLDER.search(value)
+    if placeholder:
+        raise HookValidationError(
+            f"{field} looks like an unexpanded placeholder ({placeholder.group()[:40]}): send the"
+            " secret itself (`octipus hooks apply` expands ${VAR} from its environment)"
+        )
+    return value
 
 
 def _merge_secrets(
-    new: dict[str, Any], old: dict[str, Any], fields: tuple[str, ...]
+    new: dict[str, Any], old: dict[str, Any], fields: tuple[str, ...], section: str
 ) -> dict[str, Any]:
-    """Keep stored secrets where the client omitted them or echoed back the masked form."""
+    """`new` with its secrets resolved against the `old` config: an omitted secret keeps the
+    stored one, null removes it, a read-back mask keeps the secret it names (wherever it now
+    stands), and anything else is a new value."""
     merged = dict(new)
+    stored = {mask_secret(s): s for s in _secret_strings(old, fields)}
     for key in fields:
-        value, stored = merged.get(key), old.get(key)
-        if key not in merged or _is_masked(value):
+        name = f"{section}.{key}"
+        if key not in merged:
             if key in old:
-                merged[key] = stored
-            else:
-                merged.pop(key, None)
-        elif isinstance(value, list) and isinstance(stored, list):
-            previous = {mask_secret(s): s for s in stored if isinstance(s, str)}
-            merged[key] = [previous.get(s, s) if _is_masked(s) else s for s in value]
+                merged[key] = old[key]
+        elif isinstance(merged[key], list):
+            merged[key] = [
+                _resolve_secret(f"{name}[{i}]", item, stored) for i, item in enumerate(merged[key])
+            ]
+        else:
+            merged[key] = _resolve_secret(name, merged[key], stored)
     return merged
 
 
@@ -189,7 +222,10 @@ async def create_hook(
     session: AsyncSession, runtime: Runtime, owner: User, body: HookCreate
 ) -> Hook:
     check_limits(body, runtime.settings)
-    trigger_config = validate_trigger_config(body.triggerConfig)
+    trigger_config = validate_trigger_config(
+        _merge_secrets(body.triggerConfig, {}, TRIGGER_SECRETS, "triggerConfig")
+    )
+    action_config = _merge_secrets(body.actionConfig, {}, ACTION_SECRETS, "actionConfig")
     hook = Hook(
         owner_id=owner.id,
         name=body.name.strip(),
@@ -198,7 +234,7 @@ async def create_hook(
         webhook_path=trigger_config["webhookPath"],
         trigger_config=trigger_config,
         action=body.action,
-        action_config=await _validate_action(body.action, body.actionConfig, owner, runtime),
+        action_config=await _validate_action(body.action, action_config, owner, runtime),
         conditions=_validated_conditions(body.conditions),
         is_enabled=body.isEnabled,
         priority=body.priority,
@@ -218,14 +254,18 @@ async def update_hook(
     fields = body.model_fields_set
     if body.triggerConfig is not None:
         hook.trigger_config = validate_trigger_config(
-            _merge_secrets(body.triggerConfig, hook.trigger_config, TRIGGER_SECRETS)
+            _merge_secrets(
+                body.triggerConfig, hook.trigger_config, TRIGGER_SECRETS, "triggerConfig"
+            )
         )
         hook.webhook_path = hook.trigger_config["webhookPath"]
     action = body.action or hook.action
     if body.action is not None or body.actionConfig is not None:
         config = hook.action_config
         if body.actionConfig is not None:
-            config = _merge_secrets(body.actionConfig, hook.action_config, ACTION_SECRETS)
+            config = _merge_secrets(
+                body.actionConfig, hook.action_config, ACTION_SECRETS, "actionConfig"
+            )
         hook.action_config = await _validate_action(action, config, owner, runtime)
         hook.action = action
     if body.conditions is not None:

@@ -274,9 +274,8 @@ function fillHookForm(hook) {
   $("#isEnabled").checked = hook.isEnabled;
   $("#webhookPath").value = trigger.webhookPath;
   $("#webhookPath").dispatchEvent(new Event("input"));
-  $("#webhookSecret").placeholder = trigger.webhookSecret
-    ? `${trigger.webhookSecret} (stored; leave empty to keep it)`
-    : "none set: every delivery is refused until you set one";
+  writeSecretField($("#webhookSecret"), trigger.webhookSecret);
+  if (!trigger.webhookSecret) $("#webhookSecret").placeholder = "none set: every delivery is refused until you set one";
   $("#provider").value = trigger.provider || "auto";
   for (const key of ["signatureHeader", "algorithm", "encoding", "prefix"]) {
     if (trigger[key]) $(`#${key}`).value = trigger[key];
@@ -315,9 +314,18 @@ function readField(input) {
   return input.value;
 }
 
+// A stored secret comes back masked: it is shown as a hint, never put in the field, so that a
+// save sends only a secret typed in (an empty field keeps the stored one).
+function writeSecretField(input, value) {
+  const masked = typeof value === "string" && value.startsWith("••••");
+  input.value = masked ? "" : value || "";
+  input.placeholder = masked ? `${value} (stored; leave empty to keep it)` : "";
+}
+
 function writeField(input, value) {
   const kind = input.dataset.kind || "text";
-  if (kind === "bool") input.checked = Boolean(value);
+  if (kind === "secret") writeSecretField(input, value);
+  else if (kind === "bool") input.checked = Boolean(value);
   else if (value === undefined || value === null) input.value = input.tagName === "SELECT" ? input.options[0].value : "";
   else if (kind === "list") input.value = value.join(", ");
   else if (kind === "json") input.value = json(value);
@@ -403,7 +411,8 @@ function readConditions() {
 
 function readTriggerConfig() {
   const trigger = loadedHook ? { ...loadedHook.triggerConfig } : {};
-  for (const key of ["webhookSecret", "provider", "events", "signatureHeader", "algorithm", "encoding", "prefix"]) {
+  // Secrets are omitted unless typed in: the server keeps the stored ones (rotation secrets too).
+  for (const key of ["webhookSecret", "webhookSecrets", "provider", "events", "signatureHeader", "algorithm", "encoding", "prefix"]) {
     delete trigger[key];
   }
   trigger.webhookPath = $("#webhookPath").value.trim();
