@@ -42,6 +42,7 @@ class HookEntry:
     conditions: list[dict[str, Any]]
     max_attempts: int | None
     extra_sensitive_headers: tuple[str, ...]
+    owner_id: str
 
 
 def _entry(hook: Any) -> HookEntry:
@@ -57,6 +58,7 @@ def _entry(hook: Any) -> HookEntry:
         conditions=list(hook.conditions or ()),
         max_attempts=hook.retry_max_attempts,
         extra_sensitive_headers=(signature_header,) if isinstance(signature_header, str) else (),
+        owner_id=hook.owner_id,
     )
 
 
