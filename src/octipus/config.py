@@ -34,8 +34,9 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(10.0, gt=0)
     body_timeout_seconds: float = Field(60.0, gt=0)
     max_connections: int = Field(1000, ge=1)
-    # Deepest nesting of arrays/objects accepted in a JSON body or hook config (400 beyond).
-    max_json_depth: int = Field(64, ge=1, le=255)
+    # Deepest nesting of arrays/objects accepted in a JSON body or hook config (400 beyond);
+    # below 254, the deepest orjson writes.
+    max_json_depth: int = Field(64, ge=1, le=253)
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
     bootstrap_token: str | None = None

@@ -109,6 +109,16 @@ def test_a_rejection_keeps_a_bounded_share_of_the_headers(server: ServerProcess)
 def test_rejections_are_read_only_by_owners_of_the_path_when_they_arrived(
     server: ServerProcess,
 ):
+    only_owners_at_the_time_read_rejections(server)
+
+
+def test_rejections_are_read_only_by_owners_on_postgresql(server_factory, pg_database_url):
+    only_owners_at_the_time_read_rejections(
+        server_factory(env={"OCTIPUS_DATABASE_URL": pg_database_url})
+    )
+
+
+def only_owners_at_the_time_read_rejections(server: ServerProcess) -> None:
     alice = server.new_user_token("alice-rejections")
     mallory = server.new_user_token("mallory-rejections")
     path = unique_path()

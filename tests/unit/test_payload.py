@@ -1,6 +1,12 @@
+import orjson
 import pytest
 
-from octipus.ingress.payload import InvalidPayload, decode_body, nested_deeper_than
+from octipus.ingress.payload import (
+    DEEPEST_WRITTEN,
+    InvalidPayload,
+    decode_body,
+    nested_deeper_than,
+)
 
 
 def test_json_bodies_are_parsed():
@@ -51,3 +57,12 @@ def test_brackets_inside_strings_do_not_count_as_nesting():
 def test_nesting_depth_counts_levels_of_arrays_and_objects(value, depth):
     assert not nested_deeper_than(value, depth)
     assert depth == 0 or nested_deeper_than(value, depth - 1)
+
+
+def test_nesting_up_to_the_deepest_limit_is_measured_exactly():
+    assert DEEPEST_WRITTEN == 254  # orjson 3's recursion limit, which the check relies on
+    at_limit = orjson.loads(b"[" * 253 + b"]" * 253)
+    assert not nested_deeper_than(at_limit, 253)
+    assert nested_deeper_than([at_limit], 253)
+    assert nested_deeper_than({"a": [at_limit]}, 253)
+    assert nested_deeper_than(orjson.loads(b"[" * 1000 + b"]" * 1000), 1)

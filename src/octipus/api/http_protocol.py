@@ -87,9 +87,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_head = False  # a request has begun, its headers have not all arrived
         self._reading_body = False  # its headers have arrived, its body has not
         self._requests = 0  # requests begun on this connection
-        self._head_bytes = 0  # bytes of the request line and headers parsed
-        self._head_received = 0  # bytes received while the head was incomplete
-        self._header_count = 0
+        self._chunk = 0  # bytes in the chunk being parsed
+        self._first_chunk = 0  # bytes in the chunk the request began in
+        self._head_received = 0  # bytes in later chunks that were all head
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
 
@@ -114,10 +114,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's, refusing a head past its limits with 431 and timing the reads."""
         self._unset_keepalive_if_required()
         request, head_before = self._requests, self._reading_head
+        self._chunk = len(data)
         try:
             self.parser.feed_data(data)
-            if head_before and self._reading_head and request == self._requests:
-                self._head_received += len(data)
+            if self._reading_head:
+                if head_before and request == self._requests:
+                    self._head_received += len(data)
                 self._check_head(self._head_received)
         except HeadTooLarge as exc:
             self._refuse(431, str(exc), answer=self._may_answer_head())
@@ -137,7 +139,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
-        self._time_reads()
+        if self._reading_head and self._head_timer is None:
+            self._head_timer = self.loop.call_later(
+                self.limits.header_timeout, self._head_timed_out
+            )
+        elif self._reading_body and self._body_timer is None:
+            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
 
     def _invalid_request(self) -> None:
         message = "Invalid HTTP request received."
@@ -150,28 +157,17 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._requests += 1
         self._reading_head = True
-        self._head_bytes = self._head_received = self._header_count = 0
-
-    def on_url(self, url: bytes) -> None:
-        self._head_bytes += len(url)
-        self._check_head(self._head_bytes)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
-        self._header_count += 1
-        self._check_head(self._head_bytes)
-        if self._header_count > self.limits.header_count:
-            raise HeadTooLarge(
-                f"Too many request header fields: at most {self.limits.header_count} "
-                "(OCTIPUS_MAX_HEADER_COUNT)"
-            )
-        super().on_header(name, value)
+        self._first_chunk, self._head_received = self._chunk, 0
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._reading_body = True
         self._head_timer = self._cancel(self._head_timer)
+        # The chunks it came in bound the head's size; only past the limit is it measured.
+        if self._first_chunk + self._head_received + self._chunk > self.limits.header_bytes:
+            self._check_head(len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers))
+        else:
+            self._check_head(0)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -182,20 +178,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     # Limits
 
     def _check_head(self, size: int) -> None:
+        """HeadTooLarge if the head read so far has too many headers, or `size` bytes are too
+        many."""
+        if len(self.headers) > self.limits.header_count:
+            raise HeadTooLarge(
+                f"Too many request header fields: at most {self.limits.header_count} "
+                "(OCTIPUS_MAX_HEADER_COUNT)"
+            )
         if size > self.limits.header_bytes:
             raise HeadTooLarge(
                 "Request header fields too large: the request line and headers may hold "
                 f"{self.limits.header_bytes} bytes (OCTIPUS_MAX_HEADER_BYTES)"
             )
-
-    def _time_reads(self) -> None:
-        """Start the clock for the head or the body still to come (each runs once per request)."""
-        if self._reading_head and self._head_timer is None:
-            self._head_timer = self.loop.call_later(
-                self.limits.header_timeout, self._head_timed_out
-            )
-        elif self._reading_body and self._body_timer is None:
-            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
 
     def _head_timed_out(self) -> None:
         self._head_timer = None

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from itertools import chain, compress
+import threading
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -20,27 +19,58 @@ def is_json_type(content_type: str | None) -> bool:
     return media in ("application/json", "text/json") or media.endswith("+json")
 
 
-_CONTAINER_TYPES = frozenset((dict, list))  # what orjson parses arrays and objects into
+def _nested(value: Any, levels: int) -> Any:
+    """`value` inside `levels` arrays."""
+    for _ in range(levels):
+        value = [value]
+    return value
 
 
-def _containers_in(container: dict[str, Any] | list[Any]) -> Iterator[Any]:
-    """The arrays and objects directly inside `container` (the scalars are skipped in C)."""
-    values = container.values() if type(container) is dict else container
-    return compress(values, map(_CONTAINER_TYPES.__contains__, map(type, values)))
+def _deepest_orjson_writes() -> int:
+    """How many levels of arrays orjson.dumps writes before its recursion limit (254)."""
+    low, high = 0, 4096
+    while low < high:
+        middle = (low + high + 1) // 2
+        try:
+            orjson.dumps(_nested(None, middle))
+            low = middle
+        except orjson.JSONEncodeError:
+            high = middle - 1
+    if low == 4096:
+        raise RuntimeError("orjson.dumps no longer limits nesting: nested_deeper_than needs it")
+    return low
+
+
+DEEPEST_WRITTEN = _deepest_orjson_writes()
+_wrappers = threading.local()  # per thread: {levels: (outermost array, innermost array)}
+
+
+def _wrapper(levels: int) -> tuple[list[Any], list[Any]]:
+    """`levels` arrays one inside the next, the innermost with one slot (made once per thread)."""
+    made: dict[int, tuple[list[Any], list[Any]]] = _wrappers.__dict__.setdefault("made", {})
+    if levels not in made:
+        inner: list[Any] = [None]
+        made[levels] = (_nested(inner, levels - 1), inner)
+    return made[levels]
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether arrays and objects in `value` nest more than `limit` levels (`[[1]]` has 2).
+    """Whether arrays and objects in `value` (as parsed from JSON) nest more than `limit` levels
+    (`[[1]]` has 2); `limit` is below DEEPEST_WRITTEN.
 
-    Goes one level at a time, each array and object once, and stops past `limit`: about the
-    time orjson takes to parse the body (bench figures in docs/ingress-limits.md).
+    orjson's own recursion limit does the walk, in C: `value` inside DEEPEST_WRITTEN - `limit`
+    more arrays fails to serialise exactly when it nests deeper than `limit`. That costs about a
+    third of parsing it (docs/ingress-limits.md, bench/limits.py).
     """
-    level = [value] if type(value) in _CONTAINER_TYPES else []
-    for _ in range(limit):
-        level = list(chain.from_iterable(map(_containers_in, level)))
-        if not level:
-            return False
-    return bool(level)
+    outer, inner = _wrapper(DEEPEST_WRITTEN - limit)
+    inner[0] = value
+    try:
+        orjson.dumps(outer)
+    except orjson.JSONEncodeError:
+        return True
+    finally:
+        inner[0] = None
+    return False
 
 
 def _json(raw: bytes, max_depth: int | None, where: str = "") -> Any:
@@ -49,12 +79,7 @@ def _json(raw: bytes, max_depth: int | None, where: str = "") -> Any:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidPayload(f"Invalid JSON payload{where}") from None
-    # No deeper than its count of brackets: most bodies need no walk.
-    if (
-        max_depth is not None
-        and raw.count(b"[") + raw.count(b"{") > max_depth
-        and nested_deeper_than(value, max_depth)
-    ):
+    if max_depth is not None and nested_deeper_than(value, max_depth):
         raise InvalidPayload(
             f"JSON payload{where} nested deeper than {max_depth} levels of arrays and objects "
             "(the limit is OCTIPUS_MAX_JSON_DEPTH)"
