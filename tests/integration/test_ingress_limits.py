@@ -182,6 +182,17 @@ def test_headers_trickled_past_the_timeout_get_408_and_the_connection_closed(
     assert status == 408 and "Request headers not received within 1 s" in message
 
 
+def test_a_kept_alive_connection_gets_the_same_clock_for_its_next_request(server: ServerProcess):
+    health = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with connect(server.port) as sock:
+        for _ in range(3):  # served one after another, each well within the clock
+            send_all(sock, health)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        send_all(sock, b"GET /api/health HTTP/1.1\r\n")
+        raw = trickle(sock, b"X-Slow: 1\r\n", every=0.2, timeout=TIMEOUT + 10)
+    assert status_and_error(raw)[0] == 408
+
+
 def test_a_body_trickled_past_the_timeout_gets_408_and_the_connection_closed(
     server: ServerProcess,
 ):
