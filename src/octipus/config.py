@@ -26,6 +26,17 @@ class Settings(BaseSettings):
     # crash of Octipus but may lose the last commits on power loss (README, Operations).
     sqlite_synchronous: Literal["full", "normal"] = "full"
     max_body_bytes: int = 25 * 1024 * 1024
+    # What one connection may hold (README, Webhook ingress): the request line and headers
+    # (bytes, count; 431 beyond), the time to send them and then the body (408 beyond), and
+    # how many connections a serving process keeps open (503 and closed beyond).
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
+    max_header_count: int = Field(200, ge=16)
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    body_timeout_seconds: float = Field(60.0, gt=0)
+    max_connections: int = Field(1000, ge=1)
+    # Deepest nesting of arrays/objects accepted in a JSON body or hook config (400 beyond);
+    # below 254, the deepest orjson writes.
+    max_json_depth: int = Field(64, ge=1, le=253)
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
     bootstrap_token: str | None = None
@@ -53,6 +64,7 @@ class Settings(BaseSettings):
     retry_max_attempts: int = Field(8, ge=1)
     retry_base_scale: float = Field(1.0, gt=0)  # multiplies the backoff schedule (tests: 0.001)
     rejections_per_path: int = Field(100, ge=1)
+    rejection_header_bytes: int = Field(4096, ge=256)  # headers kept per refused request
 
     # Retention (run by the leader): finished executions and the deliveries no execution needs
     # are deleted after `retention_days` (0: kept forever); raw bodies may be cleared sooner.

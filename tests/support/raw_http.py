@@ -1,17 +1,24 @@
-"""A minimal HTTP/1.1 server on asyncio streams, for tests of the HTTP client and the SSRF guard.
+"""Raw HTTP/1.1 on sockets: a minimal server, and a client that sends bytes as they are.
 
-Unlike `Receiver` it runs in the test's own event loop and sees the connections themselves:
-how many were opened, the TLS server name (SNI) each asked for, and the raw request heads. It
-can close a connection after answering without saying so, as servers do when their keep-alive
-ends, and it can make a self-signed certificate for any names.
+The server (asyncio streams, for tests of the HTTP client and the SSRF guard): unlike `Receiver`
+it runs in the test's own event loop and sees the connections themselves: how many were opened,
+the TLS server name (SNI) each asked for, and the raw request heads. It can close a connection
+after answering without saying so, as servers do when their keep-alive ends, and it can make a
+self-signed certificate for any names.
+
+The client (blocking sockets, for tests of Octipus's own HTTP limits): requests no HTTP library
+would send, such as oversized heads, or bytes trickled slowly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
+import socket
 import ssl
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -108,3 +115,51 @@ def tls_contexts(cert: Path, key: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]
     server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_side.load_cert_chain(cert, key)
     return server_side, ssl.create_default_context(cafile=str(cert))
+
+
+def connect(port: int) -> socket.socket:
+    """A blocking connection to 127.0.0.1:`port`."""
+    return socket.create_connection(("127.0.0.1", port), timeout=10)
+
+
+def send_all(sock: socket.socket, data: bytes) -> None:
+    """Send `data`; the server may stop reading and close part-way, which is not an error here."""
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        sock.sendall(data)
+
+
+def answer(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    """What the server sends until it closes the connection (at most `timeout` seconds)."""
+    received = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        except ConnectionResetError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+    raise AssertionError(f"the connection was still open after {timeout}s: got {received!r}")
+
+
+def trickle(sock: socket.socket, piece: bytes, every: float, timeout: float) -> bytes:
+    """Send `piece` every `every` seconds until the server answers and closes; return the answer.
+
+    Fails if the connection is still open after `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(every)
+        try:
+            first = sock.recv(65536)
+        except TimeoutError:
+            send_all(sock, piece)
+            continue
+        except ConnectionResetError:
+            return b""
+        return first + answer(sock, max(1.0, deadline - time.monotonic())) if first else b""
+    raise AssertionError(f"the connection was still open after {timeout}s of trickling")

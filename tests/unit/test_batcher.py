@@ -57,6 +57,7 @@ def _entry(hook_id: str) -> HookEntry:
         conditions=[],
         max_attempts=None,
         extra_sensitive_headers=(),
+        owner_id="u",
     )
 
 

@@ -41,7 +41,7 @@ def _entries(writer: sa.Engine) -> list[HookEntry]:
             )  # fmt: skip
     verifier = build_verifier({"webhookSecret": "s"})
     return [
-        HookEntry(h, h, "webhook", "github", verifier, frozenset(), [], None, ())
+        HookEntry(h, h, "webhook", "github", verifier, frozenset(), [], None, (), "u")
         for h in ("h1", "h2")
     ]
 

@@ -57,7 +57,9 @@ async def database(tmp_path: Path) -> str:
 
 def _batch(*delivery_ids: str, pk: str | None = None) -> BatchRows:
     """Plain rows, as a serving process sends them."""
-    entry = HookEntry(HOOK, "h", "webhook", "github", build_verifier({}), frozenset(), [], None, ())
+    entry = HookEntry(
+        HOOK, "h", "webhook", "github", build_verifier({}), frozenset(), [], None, (), "u"
+    )
     items = [
         Accepted(
             {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
 from octipus.api.webhooks import INGRESS_PREFIX, internal_error, receive_webhook
@@ -37,6 +37,11 @@ class OctipusApp(FastAPI):
             response = await receive_webhook(
                 scope["path"][len(INGRESS_PREFIX) :], Request(scope, receive)
             )
+        except ClientDisconnect:
+            log.info(
+                "webhook body not received: the client went away", extra={"path": scope["path"]}
+            )
+            return
         except Exception:
             log.exception("ingress failed", extra={"path": scope["path"]})
             response = internal_error()

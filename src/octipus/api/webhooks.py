@@ -26,7 +26,7 @@ from octipus.ingress.body import BodyTooLarge, read_body
 from octipus.ingress.handshake import handshake_response
 from octipus.ingress.headers import safe_headers
 from octipus.ingress.payload import InvalidPayload, decode_body
-from octipus.ingress.rejections import record_rejection
+from octipus.ingress.rejections import readable_by, record_rejection
 from octipus.ingress.verify import Request as VerifyRequest
 from octipus.ingress.verify import VerificationError
 from octipus.metrics import DELIVERIES_ACCEPTED, DELIVERIES_DUPLICATE, DELIVERIES_REJECTED
@@ -56,15 +56,18 @@ async def _reject(
     runtime: Runtime,
     request: Request,
     path: str,
+    entries: tuple[HookEntry, ...],
     status: int,
     reason: str,
     metric: str,
     headers: dict[str, str],
 ) -> Response:
-    """Answer a refused request, count it and keep it in the rejection log."""
+    """Answer a refused request, count it and keep it in the rejection log for the owners of
+    `entries`, the hooks it was meant for."""
     DELIVERIES_REJECTED.labels(metric).inc()
     log.info("webhook rejected", extra={"path": path, "status": status, "reason": reason})
-    await record_rejection(runtime, request, path, status, reason, headers)
+    owners = (entry.owner_id for entry in entries)
+    await record_rejection(runtime, request, path, status, reason, headers, owners)
     return _error(status, reason)
 
 
@@ -115,16 +118,18 @@ async def receive_webhook(path: str, request: Request) -> Response:
     try:
         body = await read_body(request, runtime.settings.max_body_bytes)
     except BodyTooLarge as exc:
-        return await _reject(runtime, request, path, 413, str(exc), "too_large", headers)
+        return await _reject(runtime, request, path, entries, 413, str(exc), "too_large", headers)
 
     verified, reasons = _verified(entries, VerifyRequest(headers, body, time.time()))
     if not verified:
-        return await _reject(runtime, request, path, 401, "; ".join(reasons), "signature", headers)
+        return await _reject(
+            runtime, request, path, entries, 401, "; ".join(reasons), "signature", headers
+        )
     content_type = headers.get("content-type")
     try:
-        payload = decode_body(body, content_type)
+        payload = decode_body(body, content_type, runtime.settings.max_json_depth)
     except InvalidPayload as exc:
-        return await _reject(runtime, request, path, 400, str(exc), "bad_payload", headers)
+        return await _reject(runtime, request, path, entries, 400, str(exc), "bad_payload", headers)
     for entry in verified:
         answer = handshake_response(entry.provider, payload)
         if answer is not None:
@@ -187,13 +192,15 @@ async def list_rejections(
     path: str | None = Query(None),
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
-    """Refused requests, newest first; a user sees those for paths of their own hooks."""
+    """Refused requests, newest first; a user sees those made to a path while they owned a hook
+    on it, as long as they still do (admins see all)."""
     query = sa.select(Rejection).order_by(Rejection.received_at.desc()).limit(limit)
     if path is not None:
         query = query.where(Rejection.path == path.strip("/"))
     if not user.is_admin:
         query = query.where(
-            Rejection.path.in_(sa.select(Hook.webhook_path).where(Hook.owner_id == user.id))
+            Rejection.path.in_(sa.select(Hook.webhook_path).where(Hook.owner_id == user.id)),
+            readable_by(user.id),
         )
     rows = (await session.scalars(query)).all()
     return {

@@ -171,6 +171,9 @@ class Rejection(Base):
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     remote_addr: Mapped[str | None] = mapped_column(sa.String(100))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # " id1 id2 ": the users owning an enabled hook on the path when the request arrived, who
+    # (with admins) may read it (ingress/rejections.py).
+    owner_ids: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class ChannelBinding(Base):

@@ -46,6 +46,7 @@ class HookEntry:
     conditions: list[dict[str, Any]]
     max_attempts: int | None
     extra_sensitive_headers: tuple[str, ...]
+    owner_id: str
 
 
 def _entry(hook: Any) -> HookEntry:
@@ -61,6 +62,7 @@ def _entry(hook: Any) -> HookEntry:
         conditions=list(hook.conditions or ()),
         max_attempts=hook.retry_max_attempts,
         extra_sensitive_headers=(signature_header,) if isinstance(signature_header, str) else (),
+        owner_id=hook.owner_id,
     )
 
 

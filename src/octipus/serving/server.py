@@ -7,8 +7,18 @@ import socket
 import uvicorn
 from starlette.types import ASGIApp
 
-from octipus.api.http_protocol import OneWriteHttpToolsProtocol
+from octipus.api.http_protocol import ConnectionLimits, protocol_class
 from octipus.config import Settings
+
+
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        header_bytes=settings.max_header_bytes,
+        header_count=settings.max_header_count,
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+        connections=settings.max_connections,
+    )
 
 
 def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
@@ -17,7 +27,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=OneWriteHttpToolsProtocol,
+        http=protocol_class(connection_limits(settings)),
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
