@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import asyncpg
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 from tests.support.server import ServerProcess
@@ -22,7 +23,9 @@ def start_nodes(
     env: dict[str, str],
     kinds: Sequence[list[str]],
 ) -> list[ServerProcess]:
-    """One node per entry of `kinds` (`SERVE`, `API_ONLY`, `WORKER`), all started at once."""
+    """One node per entry of `kinds` (`SERVE`, `API_ONLY`, `WORKER`), all started at once,
+    sharing one secret key (as every node of a cluster must: README, Scale-out)."""
+    env = {"OCTIPUS_SECRET_KEY": Fernet.generate_key().decode(), **env}
     nodes = [
         server_factory(
             env=env,
