@@ -76,13 +76,22 @@ async def queue(
         return [h.id for h in made]
 
 
-async def claim(runtime: Runtime, worker: str, limit: int = 10, per_hook: int = 2, now=None):
+async def claim(
+    runtime: Runtime,
+    worker: str,
+    limit: int = 10,
+    per_hook: int | None = 2,
+    now=None,
+    per_user: int = 100,
+):
+    """Claim as a worker would, `per_hook` the default cap of a hook (None: no cap)."""
     async with runtime.sessions.begin() as session:
         return await queries.claim_due_executions(
             session,
             worker,
             limit=limit,
-            per_hook_limit=per_hook,
+            user_limit=per_user,
+            default_hook_limit=per_hook,
             lease_seconds=LEASE,
             now=now or utcnow(),
         )
