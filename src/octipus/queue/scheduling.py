@@ -1,14 +1,16 @@
 """Which hooks get the free worker slots of a claim round: work-conserving and fair.
 
-Every waiting hook takes one slot per turn, oldest head first, until the slots run out, so a
-single busy hook may use every free slot while hooks that wait together share them round-robin.
-A hook never exceeds its cap (`concurrency`). In a first pass a user's hooks stop at the per-user
-limit, so one user's many hooks cannot crowd out another's; a second pass lets the remaining
-slots go to anyone with work (no slot idles while work waits).
+Slots go one at a time to the waiting hook with the fewest executions running (the oldest head
+first among equals) until they run out, so a single busy hook may use every free slot while
+hooks that wait together share them round-robin. A hook never exceeds its cap (`concurrency`).
+In a first pass a user's hooks stop at the per-user limit, so one user's many hooks cannot crowd
+out another's; a second pass lets the remaining slots go to anyone with work (no slot idles
+while work waits).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,24 +49,23 @@ def share_slots(
     free: int,
     user_limit: int,
 ) -> dict[str, int]:
-    """How many executions to claim per hook: round-robin over `waiting` (oldest head first)."""
+    """How many executions to claim per hook: slot by slot, to the waiting hook with the fewest
+    running (its oldest head first among equals), so a hook that arrives while another holds
+    every slot gets the next one that frees."""
     hooks, users = Counter(running_hooks), Counter(running_users)
     given: Counter[str] = Counter()
-    order = sorted(waiting, key=lambda w: w.head)
     for per_user in (True, False):
-        progress = True
-        while free > 0 and progress:
-            progress = False
-            for w in order:
-                if free == 0:
-                    break
-                if given[w.hook_id] >= w.due or (w.cap is not None and hooks[w.hook_id] >= w.cap):
-                    continue
-                if per_user and users[w.owner_id] >= user_limit:
-                    continue
-                given[w.hook_id] += 1
-                hooks[w.hook_id] += 1
-                users[w.owner_id] += 1
-                free -= 1
-                progress = True
+        turns = [(hooks[w.hook_id], w.head, w.hook_id, w) for w in waiting]
+        heapq.heapify(turns)
+        while free > 0 and turns:
+            _, _, hook_id, w = heapq.heappop(turns)
+            if given[hook_id] >= w.due or (w.cap is not None and hooks[hook_id] >= w.cap):
+                continue
+            if per_user and users[w.owner_id] >= user_limit:
+                continue  # a user's count only grows within a pass
+            given[hook_id] += 1
+            hooks[hook_id] += 1
+            users[w.owner_id] += 1
+            free -= 1
+            heapq.heappush(turns, (hooks[hook_id], w.head, hook_id, w))
     return dict(given)
