@@ -1,9 +1,31 @@
-"""Every statement the durable queue runs, one named function each (DESIGN §4).
+"""Every statement the durable queue runs, one named function each.
 
 The `executions` table is the queue. A row moves queued/retrying → running (claimed with a
 lease) → success | error | skipped | retrying. Writes that end a run are fenced by the claim
 (worker id + attempt number), so a run whose lease expired cannot overwrite its successor.
-Works on SQLite (one writer at a time: BEGIN IMMEDIATE) and PostgreSQL (row locks, SKIP LOCKED).
+
+How a claim works (`claim_due_executions`, inside the worker's round transaction):
+1. Read the waiting hooks: each hook's oldest due row and how many are due (up to the free
+   slots), through the partial index `ix_executions_due`; nothing is locked.
+2. Count running executions per hook and per owner, only those whose lease holds: a run whose
+   worker died occupies no slot, even before `recover_stalled_executions` requeues it.
+3. Share the free slots between the hooks (queue/scheduling.py): round-robin by hook, within
+   each hook's cap (`concurrency`, 1 for shell-tool hooks, else OCTIPUS_HOOK_CONCURRENCY).
+4. Take each hook's oldest rows of its share and mark them running with a lease.
+
+SQLite: the round holds SQLite's one write lock (BEGIN IMMEDIATE) from its first statement, so
+claimers are serialized and every count is exact.
+
+PostgreSQL: no lock is shared by all claimers. Rows are taken with FOR UPDATE SKIP LOCKED, so
+workers claiming at once pass over each other's rows instead of waiting. A hook with a cap needs
+more: between step 2 and its commit, a claimer holds a transaction advisory lock on that hook
+(`pg_advisory_xact_lock(HOOK_LOCK_NAMESPACE, hook_lock_key(id))`), taken in key order and
+followed by a recount, so two workers never both fill the same free slot; claimers of different
+hooks, and of uncapped hooks, never wait for each other. Lock order in every transaction:
+advisory locks (key order), then hook rows (`lock_hooks`, id order), so no cycle (deadlock) can
+form. A hook's row is written per claim only for hooks with maxExecutions or cooldownMs
+(`reserve_hook_run`); other hooks' lastError and executionCount are written in batches
+(`record_hook_outcomes`, at most once a second per worker), not on a busy hook's row every round.
 """
 
 from __future__ import annotations
