@@ -113,20 +113,19 @@ class Worker:
         return await queries.release_unfinished(session, self.id, utcnow())
 
     async def _work_loop(self) -> None:
+        poll = self.runtime.settings.poll_interval_seconds
         while not self._stopping:
             self.runtime.work_available.clear()
             try:
                 await self._round()
                 if time.monotonic() >= self._next_flush:
                     await self._flush_tallies()
+                wait = min(poll, max(0.0, self._next_upkeep - time.monotonic()))
             except Exception:  # the database may be briefly away; the next round retries
                 log.exception("worker round failed", extra={"worker": self.id})
-            upkeep_in = max(0.0, self._next_upkeep - time.monotonic())
+                wait = poll
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self.runtime.work_available.wait(),
-                    min(self.runtime.settings.poll_interval_seconds, upkeep_in),
-                )
+                await asyncio.wait_for(self.runtime.work_available.wait(), wait)
             await self._gather()
 
     async def _gather(self) -> None:
