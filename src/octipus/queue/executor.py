@@ -72,7 +72,11 @@ async def prepare_runs(session: AsyncSession, claims: list[Claim], worker_id: st
     now = utcnow()
     await queries.lock_hooks(
         session,
-        {c.hook_id for c in claims if c.hook_id in hooks and _counted(hooks[c.hook_id][0], c)},
+        {
+            c.hook_id
+            for c in claims
+            if c.hook_id in hooks and _counted_at_claim(hooks[c.hook_id][0], c)
+        },
     )
     for claim in claims:
         if claim.hook_id not in hooks:  # deleted together with its hook
@@ -107,7 +111,7 @@ async def _hook_limits(
         return None, False
     if not hook.is_enabled:
         return "hook is disabled", False
-    if not _counted(hook, claim):
+    if not _counted_at_claim(hook, claim):
         return None, False
     if await queries.reserve_hook_run(session, hook, now):
         return None, True
@@ -117,7 +121,7 @@ async def _hook_limits(
     return f"cooldownMs ({hook.cooldown_ms}) has not passed since the last run", False
 
 
-def _counted(hook: Hook, claim: Claim) -> bool:
+def _counted_at_claim(hook: Hook, claim: Claim) -> bool:
     """Whether claiming this run counts it on the hook's row at once: a delivery's first attempt
     on a hook with maxExecutions or cooldownMs (other hooks' rows are written in batches)."""
     limited = hook.max_executions is not None or hook.cooldown_ms > 0

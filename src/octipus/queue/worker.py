@@ -100,17 +100,19 @@ class Worker:
                 task.cancel()
             if unfinished:
                 await asyncio.wait(unfinished)
-        released = await self._transact(partial(self._release, self._take_ended()))
+        released, tallies = await self._transact(partial(self._release, self._take_ended()))
+        self._tally(tallies)
         await self._flush_tallies()
         if self._database is not None:
             await self._database.close()
         log.info("worker stopped", extra={"worker": self.id, "requeued": released})
 
-    async def _release(self, ended: list[tuple[Run, Outcome]], session: AsyncSession) -> int:
+    async def _release(
+        self, ended: list[tuple[Run, Outcome]], session: AsyncSession
+    ) -> tuple[int, dict[str, HookTally]]:
         """Store what ended and return this worker's unfinished runs to the queue."""
-        if ended:
-            self._tally(await store_outcomes(session, ended, self.id))
-        return await queries.release_unfinished(session, self.id, utcnow())
+        tallies = await store_outcomes(session, ended, self.id) if ended else {}
+        return await queries.release_unfinished(session, self.id, utcnow()), tallies
 
     async def _work_loop(self) -> None:
         poll = self.runtime.settings.poll_interval_seconds
@@ -144,10 +146,13 @@ class Worker:
             return
         ended = self._take_ended()
         try:
-            runs = await self._transact(partial(self._round_statements, ended, upkeep, free))
+            runs, tallies = await self._transact(
+                partial(self._round_statements, ended, upkeep, free)
+            )
         except BaseException:
             self._ended[:0] = ended  # not stored: try again next round
             raise
+        self._tally(tallies)
         if upkeep:
             self._next_upkeep = time.monotonic() + settings.lease_seconds / 4
             await self._check_listener()
@@ -159,11 +164,11 @@ class Worker:
 
     async def _round_statements(
         self, ended: list[tuple[Run, Outcome]], upkeep: bool, free: int, session: AsyncSession
-    ) -> list[Run]:
+    ) -> tuple[list[Run], dict[str, HookTally]]:
+        """The round's transaction: the runs to start, and what the ended runs tally."""
         settings = self.runtime.settings
         now = utcnow()
-        if ended:
-            self._tally(await store_outcomes(session, ended, self.id))
+        tallies = await store_outcomes(session, ended, self.id) if ended else {}
         if upkeep:
             await self._upkeep(session, now)
         claims = await queries.claim_due_executions(
@@ -175,7 +180,7 @@ class Worker:
             lease_seconds=settings.lease_seconds,
             now=now,
         )
-        return await prepare_runs(session, claims, self.id) if claims else []
+        return (await prepare_runs(session, claims, self.id) if claims else []), tallies
 
     def _after_claim(self, free: int, claimed: int) -> None:
         """Claimed some with slots left: go again at once (more may be due than one round's
