@@ -114,22 +114,23 @@ def _due_of_hook(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
 
 
 # Every hook with due executions: its owner, cap fields, oldest due row's age and how many are
-# due up to `probe` (the free slots: more could not be taken). Three index probes per waiting hook
-# and one per idle hook, through `ix_executions_due`; no row is locked.
+# due up to `probe` (the free slots: more could not be taken). Index probes of
+# `ix_executions_due` per hook (ORDER BY … LIMIT keeps planners on it); nothing is locked.
+_HEAD_AGE = _due_of_hook(_EXECUTIONS.c.created_at).limit(1).scalar_subquery()
 _WAITING_HOOKS = sa.select(
     _HOOKS.c.id,
     _HOOKS.c.owner_id,
     _HOOKS.c.concurrency,
     _HOOKS.c.action,
     _HOOKS.c.action_config["toolId"].as_string().label("tool"),
-    _due_of_hook(_EXECUTIONS.c.created_at).limit(1).scalar_subquery().label("head"),
+    _HEAD_AGE.label("head"),
     sa.select(sa.func.count())
     .select_from(
         _due_of_hook(_EXECUTIONS.c.id).limit(sa.bindparam("probe")).correlate(_HOOKS).subquery()
     )
     .scalar_subquery()
     .label("due"),
-).where(_due_of_hook(_EXECUTIONS.c.id).exists())
+).where(_HEAD_AGE.is_not(None))
 
 # Running executions per hook and owner whose lease holds: an expired lease (its worker died)
 # occupies no slot, even before recovery requeues it.
