@@ -55,8 +55,13 @@ class Settings(BaseSettings):
     # Queue and workers
     worker_enabled: bool = True
     worker_concurrency: int = Field(20, ge=1)
-    hook_concurrency: int = Field(2, ge=1)
-    lease_seconds: float = Field(60.0, gt=0)
+    # Cap of a hook without `concurrency` (0: none; shell-tool hooks: 1), across all workers.
+    hook_concurrency: int = Field(0, ge=0)
+    # Running executions of one user's hooks that go first; beyond it a user gets only the slots
+    # no other user's waiting work wants (queue/scheduling.py).
+    user_concurrency: int = Field(10, ge=1)
+    # A worker renews its runs' leases (and recovers dead workers' runs) every quarter lease.
+    lease_seconds: float = Field(12.0, gt=0)
     poll_interval_seconds: float = Field(1.0, gt=0)
     worker_gather_ms: float = Field(2.0, ge=0, le=1000)
     shutdown_grace_seconds: float = Field(10.0, ge=0)

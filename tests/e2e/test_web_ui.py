@@ -334,3 +334,16 @@ def test_bad_apprise_url_shows_server_error(page: Page, server: ServerProcess) -
         )
     assert answer.status_code == 400
     expect(page.locator("#apprise-result")).to_have_text(answer.json()["error"])
+
+
+def test_edit_form_sets_and_clears_a_hooks_concurrency(page: Page, server: ServerProcess) -> None:
+    with server.client() as client:
+        hook = make_hook(client, unique_path("ui"), concurrency=3)
+    sign_in(page, server, f"/ui/hooks/{hook['id']}")
+    for shown, typed, stored in (("3", "5", 5), ("5", "", None)):
+        page.goto(f"{server.url}/ui/hooks/{hook['id']}")
+        expect(page.get_by_label("Concurrency")).to_have_value(shown)
+        page.get_by_label("Concurrency").fill(typed)
+        page.get_by_role("button", name="Save hook").click()
+        expect(page).to_have_url(server.url + "/ui/hooks")
+        assert api_hook(server, hook["id"]).json()["hook"]["concurrency"] == stored

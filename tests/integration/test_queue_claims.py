@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -27,15 +29,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_database_url"))
 
 
-@pytest.fixture
-async def runtime(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
+@asynccontextmanager
+async def prepared(database_url: str, data_dir: Path) -> AsyncIterator[Runtime]:
     settings = Settings(
-        data_dir=tmp_path, database_url=database_url, bootstrap_token="oct_" + "x" * 40
+        data_dir=data_dir, database_url=database_url, bootstrap_token="oct_" + "x" * 40
     )
     rt = Runtime.create(settings)
     await prepare_database(rt)
     yield rt
     await rt.close()
+
+
+@pytest.fixture
+async def runtime(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
+    async with prepared(database_url, tmp_path) as rt:
+        yield rt
 
 
 async def queue(
@@ -76,13 +84,56 @@ async def queue(
         return [h.id for h in made]
 
 
-async def claim(runtime: Runtime, worker: str, limit: int = 10, per_hook: int = 2, now=None):
+async def queue_more(runtime: Runtime, hook_id: str, count: int) -> None:
+    """`count` more due executions of `hook_id`, newer than every one queued so far."""
+    async with runtime.sessions.begin() as session:
+        delivery = (await session.scalars(sa.select(Delivery).limit(1))).one()
+        start = utcnow() - timedelta(seconds=5)
+        session.add_all(
+            Execution(
+                hook_id=hook_id,
+                delivery_pk=delivery.id,
+                action_type="webhook",
+                created_at=start + timedelta(milliseconds=n),
+                run_after=start,
+            )
+            for n in range(count)
+        )
+
+
+async def set_hook(runtime: Runtime, hook_id: str, **values) -> None:
+    async with runtime.sessions.begin() as session:
+        await session.execute(sa.update(Hook).where(Hook.id == hook_id).values(**values))
+
+
+async def hook_of_new_user(runtime: Runtime) -> str:
+    """The id of a new hook of a second user."""
+    async with runtime.sessions.begin() as session:
+        user = User(name="someone-else")
+        session.add(user)
+        await session.flush()
+        hook = Hook(owner_id=user.id, name="theirs", webhook_path="theirs", action="webhook")
+        session.add(hook)
+        await session.flush()
+        return hook.id
+
+
+async def claim(
+    runtime: Runtime,
+    worker: str,
+    limit: int = 10,
+    per_hook: int | None = 2,
+    now=None,
+    per_user: int = 100,
+):
+    """Claim as a worker would, `per_hook` the default cap of a hook (None: no cap)."""
     async with runtime.sessions.begin() as session:
         return await queries.claim_due_executions(
             session,
             worker,
             limit=limit,
-            per_hook_limit=per_hook,
+            user_limit=per_user,
+            default_hook_limit=per_hook,
             lease_seconds=LEASE,
             now=now or utcnow(),
         )
@@ -119,6 +170,74 @@ async def test_claims_take_the_oldest_first_and_at_most_the_per_hook_limit(runti
     assert sorted(c.hook_id for c in claims) == sorted(hooks * 2)
     assert [s for s, _ in await statuses(runtime)] == ["running"] * 6 + ["queued"] * 3
     assert await claim(runtime, "w2", per_hook=2) == []
+
+
+async def test_a_single_busy_hook_takes_every_free_slot(runtime: Runtime):
+    await queue(runtime, 30)
+    assert len(await claim(runtime, "w1", limit=20, per_hook=None)) == 20
+    assert len(await claim(runtime, "w2", limit=20, per_hook=None)) == 10
+
+
+async def test_waiting_hooks_share_the_free_slots_round_robin(runtime: Runtime):
+    busy, quiet, late = await queue(runtime, 3, hooks=3)  # one each, oldest first
+    await queue_more(runtime, busy, 20)
+    claims = await claim(runtime, "w1", limit=6, per_hook=None)
+    taken = Counter(c.hook_id for c in claims)
+    assert taken == {busy: 4, quiet: 1, late: 1}  # quiet and late have nothing more due
+    more = await claim(runtime, "w1", limit=4, per_hook=None)
+    assert {c.hook_id for c in more} == {busy}
+
+
+async def test_two_busy_hooks_split_the_slots_evenly_oldest_head_first(runtime: Runtime):
+    first, second = await queue(runtime, 2, hooks=2)
+    await queue_more(runtime, first, 10)
+    await queue_more(runtime, second, 10)
+    claims = await claim(runtime, "w1", limit=5, per_hook=None)
+    assert Counter(c.hook_id for c in claims) == {first: 3, second: 2}
+
+
+async def test_a_hooks_own_concurrency_caps_it_and_frees_slots_for_others(runtime: Runtime):
+    capped, other = await queue(runtime, 2, hooks=2)
+    await set_hook(runtime, capped, concurrency=3)
+    await queue_more(runtime, capped, 10)
+    claims = await claim(runtime, "w1", limit=10, per_hook=None)
+    assert Counter(c.hook_id for c in claims) == {capped: 3, other: 1}
+    assert await claim(runtime, "w2", limit=10, per_hook=None) == []
+
+
+async def test_shell_tool_hooks_run_one_at_a_time_unless_they_say_otherwise(runtime: Runtime):
+    shell, wide = await queue(runtime, 2, hooks=2, actions=("execute_tool",))
+    await set_hook(runtime, shell, action_config={"toolId": "shell"})
+    await set_hook(runtime, wide, action_config={"toolId": "shell"}, concurrency=4)
+    await queue_more(runtime, shell, 5)
+    await queue_more(runtime, wide, 5)
+    claims = await claim(runtime, "w1", limit=20, per_hook=None)
+    assert Counter(c.hook_id for c in claims) == {shell: 1, wide: 4}
+
+
+async def test_a_user_over_the_per_user_limit_yields_to_others_but_not_to_idle_slots(
+    runtime: Runtime,
+):
+    mine = await queue(runtime, 3, hooks=3)  # the admin's hooks
+    theirs = await hook_of_new_user(runtime)
+    for hook_id in [*mine, theirs]:
+        await queue_more(runtime, hook_id, 10)
+    claims = await claim(runtime, "w1", limit=8, per_hook=None, per_user=4)
+    by_hook = Counter(c.hook_id for c in claims)
+    assert sum(by_hook[h] for h in mine) == 4
+    assert by_hook[theirs] == 4
+    rest = await claim(runtime, "w1", limit=40, per_hook=None, per_user=4)
+    assert len(rest) == 43 - 8  # beyond the limit: the slots nobody else's work wants
+
+
+async def test_an_expired_lease_holds_no_slot_even_before_recovery(runtime: Runtime):
+    [hook] = await queue(runtime, 3)
+    start = utcnow()
+    [held] = await claim(runtime, "w1", limit=1, per_hook=1, now=start)
+    assert await claim(runtime, "w2", per_hook=1, now=start + timedelta(seconds=LEASE / 2)) == []
+    expired = start + timedelta(seconds=LEASE + 1)
+    [taken] = await claim(runtime, "w2", per_hook=1, now=expired)
+    assert taken.hook_id == hook and taken.id != held.id
 
 
 async def test_an_expired_lease_is_recovered_and_the_late_outcome_is_dropped(runtime: Runtime):
@@ -180,17 +299,17 @@ async def test_release_returns_a_workers_runs_to_the_queue(runtime: Runtime):
     assert [s for s, _ in await statuses(runtime)] == ["queued"] * 3
 
 
-async def test_new_work_is_announced_to_listening_workers(runtime: Runtime, database_url: str):
-    if runtime.settings.is_sqlite:
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite runs one worker pool in-process")
+@pytest.mark.postgres
+async def test_new_work_is_announced_to_listening_workers(pg_database_url: str, tmp_path: Path):
+    # LISTEN/NOTIFY is PostgreSQL's; on SQLite one worker pool runs in-process.
     import asyncpg
 
     heard = asyncio.Event()
-    listener = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    listener = await asyncpg.connect(pg_database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         await listener.add_listener(queries.NOTIFY_CHANNEL, lambda *_: heard.set())
-        async with runtime.sessions.begin() as session:
-            await queries.notify_new_work(session)
+        async with prepared(pg_database_url, tmp_path) as runtime, runtime.sessions.begin() as s:
+            await queries.notify_new_work(s)
         await asyncio.wait_for(heard.wait(), 10)
     finally:
         await listener.close()

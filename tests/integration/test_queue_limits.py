@@ -1,4 +1,4 @@
-"""Concurrency limits, FIFO per hook, maxExecutions and cooldownMs (DESIGN §3.3, §4)."""
+"""Scheduling through a real server: slots, hook caps, FIFO per hook, maxExecutions, cooldownMs."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ ALLOW_RECEIVER = {"OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1"}
 
 @pytest.fixture(scope="module")
 def queue_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Default limits: 20 runs at once, 2 per hook."""
+    """Default limits: 20 runs at once, no cap per hook."""
     proc = ServerProcess(tmp_path_factory.mktemp("limits"), ALLOW_RECEIVER).start()
     yield proc
     proc.kill()
@@ -44,11 +44,21 @@ def statuses(server: ServerProcess, hook: dict) -> list[str]:
     return [e["status"] for e in found]
 
 
-def test_a_hook_never_runs_more_than_its_limit_at_once(
+def test_a_single_hooks_burst_uses_every_free_slot(queue_server: ServerProcess, receiver: Receiver):
+    receiver.default = Reply(200, delay=5)  # longer than sending all 8 on a busy machine
+    hook = forward_hook(queue_server, receiver.url + "/burst")
+    deliver(queue_server, hook, 8)
+
+    with queue_server.client() as c:
+        finished_executions(c, hook["id"], count=8)
+    assert receiver.max_in_flight("/burst") == 8
+
+
+def test_a_hook_never_runs_more_than_its_concurrency_at_once(
     queue_server: ServerProcess, receiver: Receiver
 ):
-    receiver.default = Reply(200, delay=1)  # long enough that runs overlap
-    hook = forward_hook(queue_server, receiver.url + "/limit")
+    receiver.default = Reply(200, delay=1)
+    hook = forward_hook(queue_server, receiver.url + "/limit", concurrency=2)
     deliver(queue_server, hook, 6)
 
     with queue_server.client() as c:
@@ -56,25 +66,46 @@ def test_a_hook_never_runs_more_than_its_limit_at_once(
     assert receiver.max_in_flight("/limit") == 2
 
 
-def test_a_busy_hook_does_not_hold_up_other_hooks(queue_server: ServerProcess, receiver: Receiver):
-    receiver.script("/busy", *[Reply(200, delay=5)] * 6)
-    busy = forward_hook(queue_server, receiver.url + "/busy")
-    other = forward_hook(queue_server, receiver.url + "/other")
-    deliver(queue_server, busy, 6)
-    deliver(queue_server, other, 1)
-
+def test_concurrency_is_shown_changed_and_cleared_through_the_api(queue_server: ServerProcess):
     with queue_server.client() as c:
+        hook = make_hook(
+            c,
+            unique_path(),
+            action="webhook",
+            concurrency=3,
+            actionConfig={"webhookUrl": "http://127.0.0.1:9/x"},
+        )
+        assert hook["concurrency"] == 3
+        refused = c.patch(f"/api/hooks/{hook['id']}", json={"concurrency": 0})
+        cleared = c.patch(f"/api/hooks/{hook['id']}", json={"concurrency": None})
+    assert refused.status_code == 422
+    assert "concurrency" in refused.text
+    assert cleared.json()["hook"]["concurrency"] is None
+
+
+def test_a_hook_arriving_while_another_holds_every_slot_gets_the_next_one(
+    server_factory: Callable[..., ServerProcess], receiver: Receiver
+):
+    server = server_factory(env={**ALLOW_RECEIVER, "OCTIPUS_WORKER_CONCURRENCY": "2"})
+    receiver.script("/busy", *[Reply(200, delay=2)] * 6)
+    busy = forward_hook(server, receiver.url + "/busy")
+    other = forward_hook(server, receiver.url + "/other")
+    deliver(server, busy, 6)
+    wait_until(lambda: len(receiver.requests("/busy")) == 2, what="both slots busy")
+    deliver(server, other, 1)
+
+    with server.client() as c:
         [done] = finished_executions(c, other["id"])
     assert done["status"] == "success"
-    assert "queued" in statuses(queue_server, busy)
+    assert statuses(server, busy).count("queued") >= 2  # not behind the busy hook's backlog
 
 
 def test_executions_of_one_hook_start_in_the_order_they_arrived(
     server_factory: Callable[..., ServerProcess], receiver: Receiver
 ):
-    server = server_factory(env={**ALLOW_RECEIVER, "OCTIPUS_HOOK_CONCURRENCY": "1"})
+    server = server_factory(env=ALLOW_RECEIVER)
     receiver.default = Reply(200, delay=0.1)
-    hook = forward_hook(server, receiver.url + "/fifo")
+    hook = forward_hook(server, receiver.url + "/fifo", concurrency=1)
     deliver(server, hook, 8)
 
     with server.client() as c:

@@ -15,8 +15,11 @@ ALLOW_RECEIVER = {"OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1"}
 
 
 def forward_hook(server: ServerProcess, url: str) -> dict:
+    """A forward hook that runs two executions at a time (so some stay queued)."""
     with server.client() as c:
-        return make_hook(c, unique_path(), action="webhook", actionConfig={"webhookUrl": url})
+        return make_hook(
+            c, unique_path(), action="webhook", actionConfig={"webhookUrl": url}, concurrency=2
+        )
 
 
 def deliver(server: ServerProcess, hook: dict, count: int) -> None:

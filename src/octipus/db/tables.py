@@ -83,6 +83,8 @@ class Hook(Base):
     max_executions: Mapped[int | None]
     execution_count: Mapped[int] = mapped_column(default=0)
     cooldown_ms: Mapped[int] = mapped_column(default=0)
+    # Executions of this hook running at once, across all workers (None: the default cap).
+    concurrency: Mapped[int | None]
     retry_max_attempts: Mapped[int | None]
     last_executed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(sa.Text)

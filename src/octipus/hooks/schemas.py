@@ -42,6 +42,7 @@ class HookCreate(BaseModel):
     priority: int = Field(default=0, ge=-1000, le=1000)
     maxExecutions: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     cooldownMs: int = Field(default=0, ge=0, le=7 * 24 * 3600 * 1000)
+    concurrency: int | None = Field(default=None, ge=1, le=10_000)
     retry: RetryPolicy | None = None
 
 
@@ -61,6 +62,7 @@ class HookUpdate(BaseModel):
     priority: int | None = Field(default=None, ge=-1000, le=1000)
     maxExecutions: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     cooldownMs: int | None = Field(default=None, ge=0, le=7 * 24 * 3600 * 1000)
+    concurrency: int | None = Field(default=None, ge=1, le=10_000)  # null: the default cap
     retry: RetryPolicy | None = None
 
 

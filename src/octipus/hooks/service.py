@@ -240,6 +240,7 @@ async def create_hook(
         priority=body.priority,
         max_executions=body.maxExecutions,
         cooldown_ms=body.cooldownMs,
+        concurrency=body.concurrency,
         retry_max_attempts=body.retry.maxAttempts if body.retry else None,
     )
     session.add(hook)
@@ -282,6 +283,8 @@ async def update_hook(
             setattr(hook, attr, value.strip() if field == "name" else value)
     if "maxExecutions" in fields:
         hook.max_executions = body.maxExecutions
+    if "concurrency" in fields:
+        hook.concurrency = body.concurrency
     if "retry" in fields:
         hook.retry_max_attempts = body.retry.maxAttempts if body.retry else None
     await session.flush()
@@ -324,6 +327,7 @@ def hook_json(hook: Hook) -> dict[str, Any]:
         "maxExecutions": hook.max_executions,
         "executionCount": hook.execution_count,
         "cooldownMs": hook.cooldown_ms,
+        "concurrency": hook.concurrency,
         "retry": {"maxAttempts": hook.retry_max_attempts} if hook.retry_max_attempts else None,
         "lastExecutedAt": _iso(hook.last_executed_at),
         "lastError": hook.last_error,

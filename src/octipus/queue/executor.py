@@ -27,7 +27,7 @@ from octipus.hooks.context import trigger_context, webhook_context
 from octipus.metrics import ACTION_SECONDS, EXECUTIONS_FINISHED
 from octipus.queue import queries
 from octipus.queue.backoff import retry_delay
-from octipus.queue.queries import Claim, Finish
+from octipus.queue.queries import Claim, Finish, HookTally
 from octipus.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,14 @@ async def prepare_runs(session: AsyncSession, claims: list[Claim], worker_id: st
     )
     runs: list[Run] = []
     now = utcnow()
+    await queries.lock_hooks(
+        session,
+        {
+            c.hook_id
+            for c in claims
+            if c.hook_id in hooks and _counted_at_claim(hooks[c.hook_id][0], c)
+        },
+    )
     for claim in claims:
         if claim.hook_id not in hooks:  # deleted together with its hook
             continue
@@ -103,7 +111,7 @@ async def _hook_limits(
         return None, False
     if not hook.is_enabled:
         return "hook is disabled", False
-    if claim.attempt > 1 or (hook.max_executions is None and hook.cooldown_ms <= 0):
+    if not _counted_at_claim(hook, claim):
         return None, False
     if await queries.reserve_hook_run(session, hook, now):
         return None, True
@@ -111,6 +119,13 @@ async def _hook_limits(
     if hook.max_executions is not None and hook.execution_count >= hook.max_executions:
         return f"maxExecutions ({hook.max_executions}) reached", False
     return f"cooldownMs ({hook.cooldown_ms}) has not passed since the last run", False
+
+
+def _counted_at_claim(hook: Hook, claim: Claim) -> bool:
+    """Whether claiming this run counts it on the hook's row at once: a delivery's first attempt
+    on a hook with maxExecutions or cooldownMs (other hooks' rows are written in batches)."""
+    limited = hook.max_executions is not None or hook.cooldown_ms > 0
+    return claim.source == "hook" and claim.attempt == 1 and hook.is_enabled and limited
 
 
 async def attempt(runtime: Runtime, run: Run) -> Outcome:
@@ -178,25 +193,25 @@ def _finish(run: Run, outcome: Outcome, now: datetime) -> Finish:
 
 async def store_outcomes(
     session: AsyncSession, finished: list[tuple[Run, Outcome]], worker_id: str
-) -> list[bool]:
-    """Write the outcomes (one statement, each fenced by its claim), then each hook's lastError
-    and run count once; False for a run whose claim was lost meanwhile (taken over)."""
+) -> dict[str, HookTally]:
+    """Write the outcomes (one statement, each fenced by its claim; a run whose claim was lost
+    meanwhile is dropped). Returns, per hook, what to write to its row (`record_hook_outcomes`),
+    which the worker batches rather than updating a busy hook's row every round."""
     now = utcnow()
     stored = await queries.finish_runs(
         session, worker_id, [_finish(run, outcome, now) for run, outcome in finished]
     )
-    hooks: dict[str, tuple[str | None, int]] = {}
+    tallies: dict[str, HookTally] = {}
     for (run, outcome), ok in zip(finished, stored, strict=True):
         if not ok:
             log.warning("execution claim lost; outcome dropped", extra={"execution": run.claim.id})
             continue
-        runs = hooks.get(run.claim.hook_id, (None, 0))[1]
         counts = outcome.status != "retrying" and not run.counted
-        hooks[run.claim.hook_id] = (outcome.error, runs + counts)
+        tally = HookTally(outcome.error, int(counts), now if counts else None)
+        hook_id = run.claim.hook_id
+        tallies[hook_id] = tallies[hook_id].then(tally) if hook_id in tallies else tally
         EXECUTIONS_FINISHED.labels(outcome.status, run.hook.action).inc()
-    for hook_id, (error, runs) in hooks.items():
-        await queries.record_hook_outcome(session, hook_id, error, runs, now)
-    return stored
+    return tallies
 
 
 async def run_now(runtime: Runtime, hook: Hook, delivery: Delivery, source: str) -> str:
@@ -213,7 +228,8 @@ async def run_now(runtime: Runtime, hook: Hook, delivery: Delivery, source: str)
         async with _lease_kept(runtime, run.claim, worker_id):
             outcome = await attempt(runtime, run)
         async with runtime.sessions.begin() as session:
-            await store_outcomes(session, [(run, outcome)], worker_id)
+            tallies = await store_outcomes(session, [(run, outcome)], worker_id)
+            await queries.record_hook_outcomes(session, tallies)
     return execution.id
 
 

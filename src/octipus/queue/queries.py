@@ -1,15 +1,38 @@
-"""Every statement the durable queue runs, one named function each (DESIGN §4).
+"""Every statement the durable queue runs, one named function each.
 
 The `executions` table is the queue. A row moves queued/retrying → running (claimed with a
 lease) → success | error | skipped | retrying. Writes that end a run are fenced by the claim
 (worker id + attempt number), so a run whose lease expired cannot overwrite its successor.
-Works on SQLite (one writer at a time: BEGIN IMMEDIATE) and PostgreSQL (row locks, SKIP LOCKED).
+
+How a claim works (`claim_due_executions`, inside the worker's round transaction):
+1. Read the waiting hooks: each hook's oldest due row and how many are due (up to the free
+   slots), through the partial index `ix_executions_due`; nothing is locked.
+2. Count running executions per hook and per owner, only those whose lease holds: a run whose
+   worker died occupies no slot, even before `recover_stalled_executions` requeues it.
+3. Share the free slots between the hooks (queue/scheduling.py): round-robin by hook, within
+   each hook's cap (`concurrency`, 1 for shell-tool hooks, else OCTIPUS_HOOK_CONCURRENCY).
+4. Take each hook's oldest rows of its share and mark them running with a lease.
+
+SQLite: the round holds SQLite's one write lock (BEGIN IMMEDIATE) from its first statement, so
+claimers are serialized and every count is exact.
+
+PostgreSQL: no lock is shared by all claimers. Rows are taken with FOR UPDATE SKIP LOCKED, so
+workers claiming at once pass over each other's rows instead of waiting. A hook with a cap needs
+more: between step 2 and its commit, a claimer holds a transaction advisory lock on that hook
+(`pg_advisory_xact_lock(HOOK_LOCK_NAMESPACE, hook_lock_key(id))`), taken in key order and
+followed by a recount, so two workers never both fill the same free slot; claimers of different
+hooks, and of uncapped hooks, never wait for each other. Lock order in every transaction:
+advisory locks (key order), then hook rows (`lock_hooks`, id order), so no cycle (deadlock) can
+form. A hook's row is written per claim only for hooks with maxExecutions or cooldownMs
+(`reserve_hook_run`); other hooks' lastError and executionCount are written in batches
+(`record_hook_outcomes`, at most once a second per worker), not on a busy hook's row every round.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -19,14 +42,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from octipus.db.ids import new_id
 from octipus.db.tables import WAITING_STATUSES, Delivery, Execution, Hook, User
+from octipus.queue.scheduling import Waiting, hook_cap, share_slots
 
 NOTIFY_CHANNEL = "octipus_executions"
 # PostgreSQL only: delivered to LISTENing workers when the enqueuing transaction commits.
 NOTIFY_NEW_WORK = sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, ""))
 CLAIMABLE = WAITING_STATUSES
-# Claims take this transaction-scoped advisory lock on PostgreSQL so that the per-hook limit
-# holds across worker processes (two claimers cannot both see a free slot for the same hook).
-CLAIM_LOCK_KEY = 0x6F637469707573  # "octipus"
+HOOK_LOCK_NAMESPACE = 0x6F637469  # "octi": the first key of the per-hook claim locks
 LOST_RUN_ERROR = "The worker running the last attempt stopped (lease expired); no attempts left"
 
 
@@ -76,11 +98,10 @@ _HOOKS = cast(sa.Table, Hook.__table__)
 # Waiting (queued or retrying), with literals so that the planner can use the partial index
 # `ix_executions_due` (db/tables.py WAITING_ROWS; a bound parameter would not match it).
 _DUE_STATUS = _EXECUTIONS.c.status.in_([sa.literal_column(f"'{s}'") for s in CLAIMABLE])
-_RUNNING_HOOKS = sa.select(_EXECUTIONS.c.hook_id).where(_EXECUTIONS.c.status == "running")
 
 
-def _oldest_due(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
-    """`columns` of one hook's (the enclosing query's) oldest `per_hook` due executions."""
+def _due_of_hook(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """`columns` of the enclosing query's hook's due executions, oldest first."""
     return (
         sa.select(*columns)
         .where(
@@ -89,24 +110,67 @@ def _oldest_due(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
             _EXECUTIONS.c.run_after <= sa.bindparam("now"),
         )
         .order_by(_EXECUTIONS.c.created_at, _EXECUTIONS.c.id)
-        .limit(sa.bindparam("per_hook"))
     )
 
 
-# Every hook's oldest due executions (id, hook_id, created_at). SQLite has no LATERAL: the
-# correlated `IN (… LIMIT n)` runs once per hook there; PostgreSQL needs LATERAL for that.
-_HEAD = _EXECUTIONS.alias("head")
-_DUE_HEADS = sa.select(_HEAD.c.id, _HEAD.c.hook_id, _HEAD.c.created_at).select_from(
-    _HOOKS.join(_HEAD, _HEAD.c.id.in_(_oldest_due(_EXECUTIONS.c.id)))
+# Every hook with due executions: its owner, cap fields, oldest due row's age and how many are
+# due up to `probe` (the free slots: more could not be taken). Index probes of
+# `ix_executions_due` per hook (ORDER BY … LIMIT keeps planners on it); nothing is locked.
+_HEAD_AGE = _due_of_hook(_EXECUTIONS.c.created_at).limit(1).scalar_subquery()
+_WAITING_HOOKS = sa.select(
+    _HOOKS.c.id,
+    _HOOKS.c.owner_id,
+    _HOOKS.c.concurrency,
+    _HOOKS.c.action,
+    _HOOKS.c.action_config["toolId"].as_string().label("tool"),
+    _HEAD_AGE.label("head"),
+    sa.select(sa.func.count())
+    .select_from(
+        _due_of_hook(_EXECUTIONS.c.id).limit(sa.bindparam("probe")).correlate(_HOOKS).subquery()
+    )
+    .scalar_subquery()
+    .label("due"),
+).where(_HEAD_AGE.is_not(None))
+
+# Running executions per hook and owner whose lease holds: an expired lease (its worker died)
+# occupies no slot, even before recovery requeues it.
+_RUNNING = (
+    sa.select(_EXECUTIONS.c.hook_id, _HOOKS.c.owner_id, sa.func.count().label("n"))
+    .join(_HOOKS, _HOOKS.c.id == _EXECUTIONS.c.hook_id)
+    .where(_EXECUTIONS.c.status == "running", _EXECUTIONS.c.lease_expires_at >= sa.bindparam("now"))
+    .group_by(_EXECUTIONS.c.hook_id, _HOOKS.c.owner_id)
 )
-_LATERAL_HEADS = (
-    _oldest_due(_EXECUTIONS.c.id, _EXECUTIONS.c.hook_id, _EXECUTIONS.c.created_at)
+
+# The oldest `per_hook` due rows (id, hook_id, created_at) of each hook in `hook_ids`. SQLite has
+# no LATERAL: the correlated `IN (… LIMIT n)` runs once per hook there. PostgreSQL locks them
+# (SKIP LOCKED: rows another claimer holds are passed over, never waited for).
+_OLDEST = _due_of_hook(_EXECUTIONS.c.id).limit(sa.bindparam("per_hook"))
+_HEAD = _EXECUTIONS.alias("head")
+_IN_HOOKS = _HOOKS.c.id.in_(sa.bindparam("hook_ids", expanding=True))
+_DUE_ROWS = (
+    sa.select(_HEAD.c.id, _HEAD.c.hook_id, _HEAD.c.created_at)
+    .select_from(_HOOKS.join(_HEAD, _HEAD.c.id.in_(_OLDEST)))
+    .where(_IN_HOOKS)
+)
+_LATERAL_ROWS = (
+    _due_of_hook(_EXECUTIONS.c.id, _EXECUTIONS.c.hook_id, _EXECUTIONS.c.created_at)
+    .limit(sa.bindparam("per_hook"))
     .with_for_update(skip_locked=True)
     .lateral("head")
 )
-_DUE_HEADS_LATERAL = sa.select(
-    _LATERAL_HEADS.c.id, _LATERAL_HEADS.c.hook_id, _LATERAL_HEADS.c.created_at
-).select_from(_HOOKS.join(_LATERAL_HEADS, sa.true()))
+_DUE_ROWS_LATERAL = (
+    sa.select(_LATERAL_ROWS.c.id, _LATERAL_ROWS.c.hook_id, _LATERAL_ROWS.c.created_at)
+    .select_from(_HOOKS.join(_LATERAL_ROWS, sa.true()))
+    .where(_IN_HOOKS)
+)
+# PostgreSQL: a claimer of a capped hook holds this transaction lock (namespace, hook key) from
+# counting the hook's running rows until it commits its claims, so the cap holds across workers.
+_HOOK_LOCK = sa.select(
+    sa.func.pg_advisory_xact_lock(
+        sa.bindparam("ns", HOOK_LOCK_NAMESPACE, type_=sa.Integer),
+        sa.bindparam("key", type_=sa.Integer),
+    )
+)
 # Takes rows just read in the same transaction, which nothing else can change meanwhile (SQLite:
 # the write lock; PostgreSQL: FOR UPDATE). A status condition here would tempt SQLite's planner
 # into scanning every waiting row through `ix_executions_claim` instead of the primary key.
@@ -203,29 +267,30 @@ async def claim_due_executions(
     worker_id: str,
     *,
     limit: int,
-    per_hook_limit: int,
+    user_limit: int,
+    default_hook_limit: int | None,
     lease_seconds: float,
     now: datetime,
 ) -> list[Claim]:
-    """Take up to `limit` due executions, oldest first per hook, at most `per_hook_limit` running
-    per hook; each gets a lease until now + `lease_seconds`. Call inside a transaction.
-
-    Reads only what it takes: the running rows, and each hook's oldest `per_hook_limit` due rows
-    (through the `ix_executions_due` partial index), so a long backlog costs no more per claim.
-    """
+    """Take up to `limit` due executions, shared between the waiting hooks round-robin (see
+    queue/scheduling.py), oldest first per hook, within each hook's cap; each gets a lease until
+    now + `lease_seconds`. Call inside a transaction."""
     if limit <= 0:
         return []
     postgres = _is_postgres(session)
-    if postgres:
-        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
-    running = Counter((await session.scalars(_RUNNING_HOOKS)).all())
-    heads = (
-        await session.execute(
-            _DUE_HEADS_LATERAL if postgres else _DUE_HEADS,
-            {"now": now, "per_hook": per_hook_limit},
-        )
-    ).all()
-    picked = _oldest_within_limits(heads, running, limit, per_hook_limit)
+    waiting = await _waiting_hooks(session, now, limit, default_hook_limit)
+    if not waiting:
+        return []
+    running = await _running(session, now)
+    shares = share_slots(waiting, *running, limit, user_limit)
+    capped = {w.hook_id for w in waiting if w.cap is not None and w.hook_id in shares}
+    if postgres and capped:
+        for key in sorted({hook_lock_key(hook_id) for hook_id in capped}):
+            await session.execute(_HOOK_LOCK, {"key": key})
+        # Claims committed while this one waited count now; capped hooks not locked wait.
+        waiting = [w for w in waiting if w.cap is None or w.hook_id in capped]
+        shares = share_slots(waiting, *await _running(session, now), limit, user_limit)
+    picked = await _oldest_due_rows(session, shares, now, postgres)
     if not picked:
         return []
     rows = await session.execute(
@@ -244,19 +309,55 @@ async def claim_due_executions(
     return [claimed[i] for i in picked if i in claimed]
 
 
-def _oldest_within_limits(
-    heads: Sequence[sa.Row[Any, Any, Any]], running: Counter[str], limit: int, per_hook_limit: int
+def hook_lock_key(hook_id: str) -> int:
+    """The hook's advisory lock key: a signed 32-bit hash of its id (a clash only serializes)."""
+    digest = hashlib.blake2b(hook_id.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def _waiting_hooks(
+    session: AsyncSession, now: datetime, probe: int, default_hook_limit: int | None
+) -> list[Waiting]:
+    rows = await session.execute(_WAITING_HOOKS, {"now": now, "probe": probe})
+    return [
+        Waiting(
+            r.id,
+            r.owner_id,
+            r.head,
+            r.due,
+            hook_cap(r.concurrency, r.action, r.tool, default_hook_limit),
+        )
+        for r in rows
+    ]
+
+
+async def _running(session: AsyncSession, now: datetime) -> tuple[Counter[str], Counter[str]]:
+    """Running executions with a live lease, per hook and per owner."""
+    hooks: Counter[str] = Counter()
+    users: Counter[str] = Counter()
+    for row in await session.execute(_RUNNING, {"now": now}):
+        hooks[row.hook_id] += row.n
+        users[row.owner_id] += row.n
+    return hooks, users
+
+
+async def _oldest_due_rows(
+    session: AsyncSession, shares: dict[str, int], now: datetime, postgres: bool
 ) -> list[str]:
-    """Ids of the oldest due rows (`heads`: id, hook_id, created_at) that fit the limits."""
-    taken = Counter(running)
-    picked: list[str] = []
-    for row in sorted(heads, key=lambda r: (r.created_at, r.id)):
-        if len(picked) == limit:
-            break
-        if taken[row.hook_id] < per_hook_limit:
+    """Ids of each hook's oldest `shares[hook]` due rows, oldest first overall."""
+    if not shares:
+        return []
+    rows = await session.execute(
+        _DUE_ROWS_LATERAL if postgres else _DUE_ROWS,
+        {"now": now, "per_hook": max(shares.values()), "hook_ids": list(shares)},
+    )
+    taken: Counter[str] = Counter()
+    picked = []
+    for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
+        if taken[row.hook_id] < shares[row.hook_id]:
             taken[row.hook_id] += 1
-            picked.append(row.id)
-    return picked
+            picked.append(row)
+    return [row.id for row in picked]
 
 
 async def recover_stalled_executions(session: AsyncSession, now: datetime) -> tuple[int, int]:
@@ -354,6 +455,21 @@ async def reserve_hook_run(session: AsyncSession, hook: Hook, now: datetime) -> 
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
+@dataclass
+class HookTally:
+    """Finished runs of one hook not yet written to its row: the last one's error (None after a
+    success), how many to add to executionCount (those not counted when claimed), and when the
+    last counted one ended."""
+
+    error: str | None
+    runs: int
+    last_at: datetime | None
+
+    def then(self, later: HookTally) -> HookTally:
+        """This tally followed by `later` runs of the same hook."""
+        return HookTally(later.error, self.runs + later.runs, later.last_at or self.last_at)
+
+
 # A hook's lastError after a batch of runs, and the finished runs to add to its count.
 _HOOK_OUTCOME = (
     sa.update(_HOOKS)
@@ -362,21 +478,35 @@ _HOOK_OUTCOME = (
 )
 _HOOK_OUTCOME_COUNTED = _HOOK_OUTCOME.values(
     execution_count=_HOOKS.c.execution_count + sa.bindparam("runs"),
-    last_executed_at=sa.bindparam("now"),
+    last_executed_at=sa.bindparam("last_at"),
 )
 
 
-async def record_hook_outcome(
-    session: AsyncSession, hook_id: str, error: str | None, runs: int, now: datetime
-) -> None:
-    """Set the hook's lastError (None after a success) and add `runs` finished runs that were
-    not counted when claimed to its executionCount (and lastExecutedAt)."""
-    if runs:
+async def lock_hooks(session: AsyncSession, hook_ids: Collection[str]) -> None:
+    """PostgreSQL: lock these hooks' rows for update in id order, before any of them is written,
+    so that transactions writing several hooks never wait on each other in a cycle (a claim's
+    advisory locks come before this; SQLite has one writer at a time)."""
+    if hook_ids and _is_postgres(session):
         await session.execute(
-            _HOOK_OUTCOME_COUNTED, {"hook_id": hook_id, "error": error, "runs": runs, "now": now}
+            sa.select(_HOOKS.c.id)
+            .where(_HOOKS.c.id.in_(sorted(hook_ids)))
+            .order_by(_HOOKS.c.id)
+            .with_for_update(key_share=True)  # FOR NO KEY UPDATE
         )
-    else:
-        await session.execute(_HOOK_OUTCOME, {"hook_id": hook_id, "error": error})
+
+
+async def record_hook_outcomes(session: AsyncSession, tallies: dict[str, HookTally]) -> None:
+    """Write the hooks' lastError, executionCount and lastExecutedAt for runs that ended."""
+    await lock_hooks(session, tallies.keys())
+    for hook_id in sorted(tallies):
+        tally = tallies[hook_id]
+        if tally.runs:
+            params = {"runs": tally.runs, "last_at": tally.last_at}
+            await session.execute(
+                _HOOK_OUTCOME_COUNTED, {"hook_id": hook_id, "error": tally.error, **params}
+            )
+        else:
+            await session.execute(_HOOK_OUTCOME, {"hook_id": hook_id, "error": tally.error})
 
 
 # How a run ends, fenced by its claim. Built once: workers run it for every finished attempt.

@@ -22,21 +22,33 @@ from octipus.db.tables import utcnow
 from octipus.db.thread import DatabaseThread
 from octipus.queue import queries
 from octipus.queue.executor import Outcome, Run, attempt, prepare_runs, store_outcomes
+from octipus.queue.queries import HookTally
 from octipus.runtime import Runtime
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# After a round that found nothing to claim, a NOTIFY wakes this worker no sooner than this:
+# during a burst every enqueue notifies every worker, and one round per notification would
+# spin idle workers that others beat to the work.
+NOTIFY_QUIET_SECONDS = 0.05
+# Hooks' lastError and executionCount (of hooks without maxExecutions/cooldownMs) are written
+# at most this often, in a transaction of their own, rather than on a busy hook's row every round.
+TALLY_FLUSH_SECONDS = 1.0
+
+
 class Worker:
-    """Runs up to `worker_concurrency` executions at once, at most `hook_concurrency` per hook.
+    """Runs up to `worker_concurrency` executions at once, shared fairly between hooks and users
+    (queue/scheduling.py), within each hook's cap.
 
     One loop does all of the worker's database work, each round in one transaction: store the
     outcomes of runs that ended, renew leases and recover stalled runs (every quarter lease),
     and claim work for the free slots. So a busy worker pays one commit per round, not several
     per execution. It wakes when the ingress queues work (`runtime.work_available`; on
-    PostgreSQL also LISTEN/NOTIFY from other processes), when a run ends, and every
-    `poll_interval_seconds` (retries coming due).
+    PostgreSQL also LISTEN/NOTIFY from other processes), when a run ends, when a round claimed
+    work and slots are still free, at the next upkeep, and every `poll_interval_seconds`
+    (retries coming due).
     """
 
     def __init__(self, runtime: Runtime):
@@ -48,6 +60,10 @@ class Worker:
         self._listener: Any = None  # asyncpg.Connection on PostgreSQL
         self._stopping = False
         self._next_upkeep = 0.0
+        self._tallies: dict[str, HookTally] = {}  # hooks' outcomes not yet written
+        self._next_flush = 0.0
+        self._quiet_until = 0.0  # NOTIFY wakes no sooner (loop time)
+        self._wake_timer: asyncio.TimerHandle | None = None
         self._database: DatabaseThread | None = None  # SQLite: rounds on the loop, or a thread
 
     async def start(self) -> None:
@@ -84,28 +100,34 @@ class Worker:
                 task.cancel()
             if unfinished:
                 await asyncio.wait(unfinished)
-        released = await self._transact(partial(self._release, self._take_ended()))
+        released, tallies = await self._transact(partial(self._release, self._take_ended()))
+        self._tally(tallies)
+        await self._flush_tallies()
         if self._database is not None:
             await self._database.close()
         log.info("worker stopped", extra={"worker": self.id, "requeued": released})
 
-    async def _release(self, ended: list[tuple[Run, Outcome]], session: AsyncSession) -> int:
+    async def _release(
+        self, ended: list[tuple[Run, Outcome]], session: AsyncSession
+    ) -> tuple[int, dict[str, HookTally]]:
         """Store what ended and return this worker's unfinished runs to the queue."""
-        if ended:
-            await store_outcomes(session, ended, self.id)
-        return await queries.release_unfinished(session, self.id, utcnow())
+        tallies = await store_outcomes(session, ended, self.id) if ended else {}
+        return await queries.release_unfinished(session, self.id, utcnow()), tallies
 
     async def _work_loop(self) -> None:
+        poll = self.runtime.settings.poll_interval_seconds
         while not self._stopping:
             self.runtime.work_available.clear()
             try:
                 await self._round()
+                if time.monotonic() >= self._next_flush:
+                    await self._flush_tallies()
+                wait = min(poll, max(0.0, self._next_upkeep - time.monotonic()))
             except Exception:  # the database may be briefly away; the next round retries
                 log.exception("worker round failed", extra={"worker": self.id})
+                wait = poll
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self.runtime.work_available.wait(), self.runtime.settings.poll_interval_seconds
-                )
+                await asyncio.wait_for(self.runtime.work_available.wait(), wait)
             await self._gather()
 
     async def _gather(self) -> None:
@@ -124,15 +146,17 @@ class Worker:
             return
         ended = self._take_ended()
         try:
-            runs = await self._transact(partial(self._round_statements, ended, upkeep, free))
+            runs, tallies = await self._transact(
+                partial(self._round_statements, ended, upkeep, free)
+            )
         except BaseException:
             self._ended[:0] = ended  # not stored: try again next round
             raise
+        self._tally(tallies)
         if upkeep:
-            self._next_upkeep = time.monotonic() + max(
-                settings.poll_interval_seconds, settings.lease_seconds / 4
-            )
+            self._next_upkeep = time.monotonic() + settings.lease_seconds / 4
             await self._check_listener()
+        self._after_claim(free, len(runs))
         for run in runs:
             task = asyncio.create_task(self._run(run), name=f"execution {run.claim.id}")
             self._running.add(task)
@@ -140,22 +164,47 @@ class Worker:
 
     async def _round_statements(
         self, ended: list[tuple[Run, Outcome]], upkeep: bool, free: int, session: AsyncSession
-    ) -> list[Run]:
+    ) -> tuple[list[Run], dict[str, HookTally]]:
+        """The round's transaction: the runs to start, and what the ended runs tally."""
         settings = self.runtime.settings
         now = utcnow()
-        if ended:
-            await store_outcomes(session, ended, self.id)
+        tallies = await store_outcomes(session, ended, self.id) if ended else {}
         if upkeep:
             await self._upkeep(session, now)
         claims = await queries.claim_due_executions(
             session,
             self.id,
             limit=free,
-            per_hook_limit=settings.hook_concurrency,
+            user_limit=settings.user_concurrency,
+            default_hook_limit=settings.hook_concurrency or None,
             lease_seconds=settings.lease_seconds,
             now=now,
         )
-        return await prepare_runs(session, claims, self.id) if claims else []
+        return (await prepare_runs(session, claims, self.id) if claims else []), tallies
+
+    def _after_claim(self, free: int, claimed: int) -> None:
+        """Claimed some with slots left: go again at once (more may be due than one round's
+        probe saw). Claimed nothing with slots free: let NOTIFY wake this worker later."""
+        if claimed and claimed < free:
+            self.runtime.work_available.set()
+        loop = asyncio.get_running_loop()
+        self._quiet_until = loop.time() + NOTIFY_QUIET_SECONDS if free > 0 and not claimed else 0
+
+    def _tally(self, tallies: dict[str, HookTally]) -> None:
+        """Add a round's finished runs to what the hooks' rows get at the next flush."""
+        self._tallies = _merged(self._tallies, tallies)
+
+    async def _flush_tallies(self) -> None:
+        """Write the hooks' tallied outcomes (their own transaction, hooks in id order)."""
+        self._next_flush = time.monotonic() + TALLY_FLUSH_SECONDS
+        tallies, self._tallies = self._tallies, {}
+        if not tallies:
+            return
+        try:
+            await self._transact(partial(queries.record_hook_outcomes, tallies=tallies))
+        except BaseException:
+            self._tallies = _merged(tallies, self._tallies)  # not written: ahead of newer ones
+            raise
 
     async def _transact(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """`work` in one transaction: on SQLite through the worker's DatabaseThread."""
@@ -199,6 +248,16 @@ class Worker:
         self._listener = conn
 
     def _notified(self, *_: object) -> None:
+        """Wake for NOTIFY; right after a round that found nothing, once when the quiet ends."""
+        loop = asyncio.get_running_loop()
+        quiet = self._quiet_until - loop.time()
+        if quiet <= 0:
+            self.runtime.work_available.set()
+        elif self._wake_timer is None:
+            self._wake_timer = loop.call_later(quiet, self._quiet_ended)
+
+    def _quiet_ended(self) -> None:
+        self._wake_timer = None
         self.runtime.work_available.set()
 
     async def _check_listener(self) -> None:
@@ -210,3 +269,11 @@ class Worker:
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
+
+
+def _merged(first: dict[str, HookTally], later: dict[str, HookTally]) -> dict[str, HookTally]:
+    """Tallies per hook of the runs in `first` followed by those in `later`."""
+    merged = dict(first)
+    for hook_id, tally in later.items():
+        merged[hook_id] = merged[hook_id].then(tally) if hook_id in merged else tally
+    return merged

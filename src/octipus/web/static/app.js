@@ -272,6 +272,7 @@ function fillHookForm(hook) {
   $("#name").value = hook.name;
   $("#description").value = hook.description || "";
   $("#isEnabled").checked = hook.isEnabled;
+  $("#concurrency").value = hook.concurrency ?? "";
   $("#webhookPath").value = trigger.webhookPath;
   $("#webhookPath").dispatchEvent(new Event("input"));
   writeSecretField($("#webhookSecret"), trigger.webhookSecret);
@@ -437,6 +438,7 @@ async function saveHook(event) {
       name: $("#name").value,
       description: $("#description").value.trim() || null,
       isEnabled: $("#isEnabled").checked,
+      concurrency: $("#concurrency").value ? Number($("#concurrency").value) : null,
       trigger: "webhook",
       triggerConfig: readTriggerConfig(),
       action: $("#actionType").value,
