@@ -109,6 +109,12 @@ async def prepare_secrets(engine: AsyncEngine, settings: Settings) -> None:
         except FileExistsError:
             pass  # another process sharing this data dir made it first
         active_keyring(reload=True)
+    if not settings.is_sqlite and settings.secret_key is None:
+        log.warning(
+            "every node on this database must share the secret key: set OCTIPUS_SECRET_KEY to"
+            " the contents of the key file on every node (README, Scale-out)",
+            extra={"path": str(settings.secret_key_file)},
+        )
     written = await reseal(engine)
     if written:
         log.info("encrypted stored secrets with the current key", extra={"rows": written})
