@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from octipus.cli import app as cli_app
 from octipus.cli.send import provider_headers
-from octipus.ingress.sign import sign_headers, stamp_body
+from octipus.ingress.providers.registry import sign_headers, stamp_body
 from tests.support.hooks import make_hook, unique_path
 from tests.support.server import ServerProcess
 

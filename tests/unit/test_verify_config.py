@@ -1,4 +1,4 @@
-"""Save-time validation of a hook's verification fields, and what a broken stored config does."""
+"""The typed triggerConfig: each invalid field named, and what a broken stored config does."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from octipus.ingress.verify import SUPPORTED_PROVIDERS, validate_verification_config
+from octipus.ingress.providers.config import parse_trigger_config
+from octipus.ingress.providers.registry import SUPPORTED_PROVIDERS
 from tests.unit.verify_support import SECRET, STANDARD_SECRET, reason, signed
 
 
@@ -32,7 +33,7 @@ from tests.unit.verify_support import SECRET, STANDARD_SECRET, reason, signed
     ],
 )
 def test_valid_configs_pass(config: dict[str, Any]):
-    validate_verification_config(config)
+    parse_trigger_config(config)
 
 
 @pytest.mark.parametrize(
@@ -73,19 +74,19 @@ def test_valid_configs_pass(config: dict[str, Any]):
 )
 def test_invalid_field_is_named(config: dict[str, Any], field: str):
     with pytest.raises(ValueError) as invalid:
-        validate_verification_config(config)
+        parse_trigger_config(config)
     assert str(invalid.value).startswith(field)
 
 
 def test_unknown_provider_message_lists_the_choices():
     with pytest.raises(ValueError) as invalid:
-        validate_verification_config({"provider": "carrier-pigeon"})
+        parse_trigger_config({"provider": "carrier-pigeon"})
     assert all(provider in str(invalid.value) for provider in SUPPORTED_PROVIDERS)
 
 
 def test_messages_never_echo_a_secret():
     with pytest.raises(ValueError) as invalid:
-        validate_verification_config({"provider": "standard", "webhookSecret": "hunter2-secret"})
+        parse_trigger_config({"provider": "standard", "webhookSecret": "hunter2-secret"})
     assert "hunter2" not in str(invalid.value)
 
 

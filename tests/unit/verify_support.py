@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from octipus.ingress.sign import sign_headers
-from octipus.ingress.verify import Request, VerificationError, build_verifier
+from octipus.ingress.providers.core import Request, VerificationError
+from octipus.ingress.providers.registry import sign_headers
+from octipus.ingress.providers.verifier import build_verifier
 
 NOW = 1_700_000_000
 SECRET = "s3cret-value"
