@@ -49,10 +49,10 @@ def _with_port(parts: SplitResult, port: int | None) -> str:
 
 def url_variants(url: str) -> set[str]:
     """The URL as given, with its default port, and without it (Twilio signs either form)."""
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-    except ValueError:
+    except ValueError:  # an out-of-range port: only the URL as given
         return {url}
     return {url, _with_port(parts, port), _with_port(parts, None)}
 
@@ -79,9 +79,13 @@ class TwilioVerifier:
     def verify(self, request: Request) -> None:
         name, value = header(request, SIGNATURE_HEADER)
         given = signature(name, value, "", "base64")
-        if not request.url:
-            raise VerificationError(f"{name} covers the request URL, which is unknown here", name)
-        hashes = parse_qs(urlsplit(request.url).query).get(BODY_HASH)
+        try:
+            query = urlsplit(request.url).query if request.url else None
+        except ValueError:  # the Host header is the sender's: "[::1" is not a host
+            query = None
+        if query is None:
+            raise VerificationError(f"{name} covers the request URL, which is not known here", name)
+        hashes = parse_qs(query).get(BODY_HASH)
         if hashes is not None and not matches_any(
             [text_bytes(h) for h in hashes], hashlib.sha256(request.body).hexdigest().encode()
         ):

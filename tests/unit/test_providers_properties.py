@@ -33,6 +33,7 @@ CONFIGS: list[dict[str, Any]] = [
         "algorithm": "sha1",
         "encoding": "base64",
     },
+    {"provider": "twilio", "webhookSecret": SECRET},
     {"provider": "nonsense", "webhookSecret": SECRET},
     {},
 ]
@@ -44,6 +45,7 @@ KNOWN_HEADERS = [rule.header.lower() for rule, _ in DETECT_ORDER] + [
     "svix-id",
     "svix-timestamp",
     "x-slack-request-timestamp",
+    "i-twilio-idempotency-token",
     "x-sig",
     "content-type",
 ]
@@ -64,13 +66,20 @@ bodies = st.one_of(
         st.sampled_from(["1e400", "-0", "18446744073709551616", "true", '"x"', "1.5"]),
     ),
 )
+# What URL-signing schemes (Twilio) read: odd ports, hosts and query strings included.
+urls = st.one_of(
+    st.sampled_from(
+        ["", "https://h.example/p?bodySHA256=00", "http://[::1/x", "https://h.example:99999/p"]
+    ),
+    st.builds(lambda q: "https://h.example/p?" + q, any_text),
+)
 nows = st.one_of(st.floats(allow_nan=True), st.just(float(NOW)))
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(headers=headers, body=bodies, now=nows)
-def test_verifiers_raise_only_verification_error(headers: dict, body: bytes, now: float):
-    req = request(headers, body, now)
+@given(headers=headers, body=bodies, now=nows, url=urls)
+def test_verifiers_raise_only_verification_error(headers: dict, body: bytes, now: float, url: str):
+    req = request(headers, body, now, url)
     for verifier in VERIFIERS:
         try:
             verifier.verify(req)
