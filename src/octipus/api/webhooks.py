@@ -27,7 +27,7 @@ from octipus.ingress.headers import safe_headers
 from octipus.ingress.payload import InvalidPayload, decode_body
 from octipus.ingress.providers.core import Request as VerifyRequest
 from octipus.ingress.providers.core import VerificationError
-from octipus.ingress.providers.registry import handshake_response
+from octipus.ingress.providers.registry import URL_SIGNATURE_HEADERS, handshake_response
 from octipus.ingress.rejections import readable_by, record_rejection
 from octipus.metrics import DELIVERIES_ACCEPTED, DELIVERIES_DUPLICATE, DELIVERIES_REJECTED
 from octipus.runtime import Runtime
@@ -128,7 +128,8 @@ async def receive_webhook(path: str, request: Request) -> Response:
     except BodyTooLarge as exc:
         return await _reject(runtime, request, path, entries, 413, str(exc), "too_large", headers)
 
-    signed = VerifyRequest(headers, body, time.time(), _public_url(request, runtime))
+    url = _public_url(request, runtime) if URL_SIGNATURE_HEADERS & headers.keys() else ""
+    signed = VerifyRequest(headers, body, time.time(), url)
     verified, reasons = _verified(entries, signed)
     if not verified:
         return await _reject(

@@ -9,7 +9,7 @@ handshake, and its `triggerConfig` model. docs/providers.md says how to add one.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -89,7 +89,7 @@ class TriggerConfigBase(BaseModel):
 
     @field_validator("webhookPath")
     @classmethod
-    def _path(cls, value: str | None, info: ValidationInfo) -> str | None:
+    def _path(cls, value: str | None) -> str | None:
         return None if value is None else normalise_path(value)
 
     @property
@@ -99,11 +99,6 @@ class TriggerConfigBase(BaseModel):
 
     def tolerance(self, default: int = DEFAULT_TOLERANCE_SECONDS) -> int:
         return self.toleranceSeconds or default
-
-    @property
-    def extra_sensitive_headers(self) -> tuple[str, ...]:
-        """Headers of this hook's own choosing that carry a signature (never stored)."""
-        return ()
 
 
 def saving(info: ValidationInfo) -> bool:
@@ -173,7 +168,8 @@ class Provider:
     handshake: Callable[[Any], dict[str, Any] | None] = _no_handshake
     stamp_body: Callable[[bytes, int | None], bytes] = _same_body
     signed_url: Callable[[str, bytes, str], str] = _same_url
-    body_signed: bool = field(default=False)
+    body_signed: bool = False  # signs the body alone: auto refuses cross-scheme replays
+    signs_url: bool = False  # its signature covers the public URL (the ingress then builds it)
 
     @property
     def name(self) -> str:

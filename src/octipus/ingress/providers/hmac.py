@@ -31,10 +31,6 @@ class HmacConfig(TriggerConfigBase):
         default=None, max_length=100, description='a short string, e.g. "sha256="'
     )
 
-    @property
-    def extra_sensitive_headers(self) -> tuple[str, ...]:
-        return (self.signatureHeader,)
-
 
 def build(config: HmacConfig, name: str) -> BodyHmacVerifier:
     signature = BodySignature(
@@ -59,6 +55,6 @@ PROVIDER = Provider(
     config=HmacConfig,
     build=build,
     sign=sign,
-    signature_headers=(),  # the hook's own signatureHeader: see extra_sensitive_headers
+    signature_headers=(),  # the hook's own signatureHeader (hooks/cache.py keeps it unstored)
     event_header="X-Event-Key",
 )

@@ -61,6 +61,10 @@ EVENT_TYPE_HEADERS = tuple(
     dict.fromkeys(p.event_header.lower() for p in PROVIDERS if p.event_header)
 )
 SIGNATURE_HEADERS = frozenset(h.lower() for p in PROVIDERS for h in p.signature_headers)
+# A request carrying one of these needs its public URL to verify (building it costs time).
+URL_SIGNATURE_HEADERS = frozenset(
+    h.lower() for p in PROVIDERS if p.signs_url for h in p.signature_headers
+)
 
 
 def detect_provider(headers: Mapping[str, str]) -> Provider | None:

@@ -131,4 +131,5 @@ PROVIDER = Provider(
     detect=(Detect(SIGNATURE_HEADER, 95),),
     delivery_headers=("I-Twilio-Idempotency-Token",),
     signed_url=signed_url,
+    signs_url=True,
 )
