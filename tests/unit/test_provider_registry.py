@@ -24,7 +24,7 @@ from octipus.ingress.providers.registry import (
 
 # The package's own machinery; every other module in it is one provider.
 NOT_PROVIDERS = {"core", "mac", "paths", "registry", "config", "verifier"}
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "providers.md"
+ROOT = Path(__file__).resolve().parents[2]
 IDS = [p.name for p in PROVIDERS]
 # Only the generic `hmac` signs in a header of the hook's choosing, which auto cannot know.
 DETECTED = [p for p in PROVIDERS if p.name != "hmac"]
@@ -79,7 +79,9 @@ def test_event_and_delivery_headers_are_read_by_the_ingress(provider: Provider):
         assert delivery_id({header.lower(): "d1"}, None) == "d1"
 
 
-def test_the_providers_doc_lists_every_provider_name():
-    text = DOCS.read_text()
-    missing = [name for name in BY_NAME if f"`{name}`" not in text]
-    assert not missing, f"docs/providers.md does not list {missing}"
+@pytest.mark.parametrize("doc", ["docs/providers.md", "README.md"])
+def test_the_docs_list_every_provider_name(doc: str):
+    text = (ROOT / doc).read_text()
+    table = text[text.index("| `provider` |") :] if doc == "README.md" else text
+    missing = [name for name in BY_NAME if f"`{name}`" not in table]
+    assert not missing, f"{doc} does not list {missing}"
