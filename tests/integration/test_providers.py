@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from octipus.cli import app as cli_app
 from octipus.cli.send import provider_headers
-from octipus.ingress.providers.registry import sign_headers, stamp_body
+from octipus.ingress.providers.registry import SUPPORTED_PROVIDERS, sign_headers, stamp_body
 from tests.support.hooks import make_hook, unique_path
 from tests.support.server import ServerProcess
 
@@ -394,3 +394,10 @@ def test_octipus_send_signs_for_twilio(server: ServerProcess, content_type: str,
     done = CliRunner().invoke(cli_app, args)
     assert done.exit_code == 0, done.output
     assert done.output.startswith("202 ")
+
+
+def test_the_hook_form_offers_every_registered_provider(server: ServerProcess):
+    page = httpx.get(f"{server.url}/ui/hooks/new", timeout=30)
+    assert page.status_code == 200
+    for name in SUPPORTED_PROVIDERS:
+        assert f'<option value="{name}">' in page.text

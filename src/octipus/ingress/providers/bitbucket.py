@@ -24,6 +24,7 @@ def sign(name: str, secret: str, body: bytes, options: SignOptions) -> dict[str,
 
 PROVIDER = Provider(
     names=("bitbucket",),
+    titles=("Bitbucket",),
     config=BitbucketConfig,
     build=build,
     sign=sign,

@@ -150,13 +150,15 @@ class Provider:
     """One sender's scheme: everything Octipus knows about it, in one value.
 
     `names` are the `triggerConfig.provider` values it answers to (the first is its own; e.g.
-    gitea also answers to "forgejo"). `build` turns a validated config into a verifier, `sign`
-    returns the headers the sender would send. `event_header`/`delivery_headers` are the headers
-    carrying the event type and the sender's delivery id (the first is the one `octipus send`
-    sets); `body_delivery_id` names a body field holding the id when no header does.
+    gitea also answers to "forgejo"), `titles` what the web UI calls each. `build` turns a
+    validated config into a verifier, `sign` returns the headers the sender would send.
+    `event_header`/`delivery_headers` carry the event type and the sender's delivery id (the
+    first is the one `octipus send` sets); `body_delivery_id` names a body field holding the id
+    when no header does.
     """
 
     names: tuple[str, ...]
+    titles: tuple[str, ...]
     config: type[TriggerConfigBase]
     build: Callable[[Any, str], Verifier]
     sign: Callable[[str, str, bytes, SignOptions], dict[str, str]]

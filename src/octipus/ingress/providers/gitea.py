@@ -25,6 +25,7 @@ def sign(name: str, secret: str, body: bytes, options: SignOptions) -> dict[str,
 
 PROVIDER = Provider(
     names=("gitea", "forgejo"),
+    titles=("Gitea", "Forgejo"),
     config=GiteaConfig,
     build=build,
     sign=sign,

@@ -61,6 +61,7 @@ def sign(name: str, secret: str, body: bytes, options: SignOptions) -> dict[str,
 
 PROVIDER = Provider(
     names=("github",),
+    titles=("GitHub",),
     config=GitHubConfig,
     build=build,
     sign=sign,

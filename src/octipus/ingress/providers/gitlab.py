@@ -61,6 +61,7 @@ def sign(name: str, secret: str, body: bytes, options: SignOptions) -> dict[str,
 
 PROVIDER = Provider(
     names=("gitlab",),
+    titles=("GitLab",),
     config=GitLabConfig,
     build=build,
     sign=sign,

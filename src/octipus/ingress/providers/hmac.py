@@ -52,6 +52,7 @@ def sign(name: str, secret: str, body: bytes, options: SignOptions) -> dict[str,
 
 PROVIDER = Provider(
     names=("hmac",),
+    titles=("Generic HMAC",),
     config=HmacConfig,
     build=build,
     sign=sign,

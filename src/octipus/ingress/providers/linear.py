@@ -77,6 +77,7 @@ def stamp_body(body: bytes, now_ms: int | None) -> bytes:
 
 PROVIDER = Provider(
     names=("linear",),
+    titles=("Linear",),
     config=LinearConfig,
     build=build,
     sign=sign,

@@ -67,6 +67,16 @@ URL_SIGNATURE_HEADERS = frozenset(
 )
 
 
+def provider_choices() -> list[tuple[str, str]]:
+    """(value, label) of every `provider` choice, as the web UI's hook form lists them."""
+    choices = [(AUTO, "auto — detect from the headers")]
+    for p in PROVIDERS:
+        headers = p.signature_headers or ("choose the header",)
+        for i, (name, title) in enumerate(zip(p.names, p.titles, strict=True)):
+            choices.append((name, f"{title} ({headers[min(i, len(headers) - 1)]})"))
+    return choices
+
+
 def detect_provider(headers: Mapping[str, str]) -> Provider | None:
     """The provider whose signature header is present (strongest scheme first), or None."""
     for rule, provider in DETECT_ORDER:

@@ -30,6 +30,7 @@ def sign(name: str, secret: str, body: bytes, options: SignOptions) -> dict[str,
 
 PROVIDER = Provider(
     names=("shopify",),
+    titles=("Shopify",),
     config=ShopifyConfig,
     build=build,
     sign=sign,

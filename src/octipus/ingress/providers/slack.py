@@ -70,6 +70,7 @@ def handshake(body: Any) -> dict[str, Any] | None:
 
 PROVIDER = Provider(
     names=("slack",),
+    titles=("Slack",),
     config=SlackConfig,
     build=build,
     sign=sign,

@@ -126,6 +126,7 @@ def sign(name: str, secret: str, body: bytes, options: SignOptions) -> dict[str,
 
 PROVIDER = Provider(
     names=("standard", "svix"),
+    titles=("Standard Webhooks", "Svix"),
     config=StandardConfig,
     build=build,
     sign=sign,

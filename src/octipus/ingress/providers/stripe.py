@@ -66,6 +66,7 @@ def sign(name: str, secret: str, body: bytes, options: SignOptions) -> dict[str,
 
 PROVIDER = Provider(
     names=("stripe",),
+    titles=("Stripe",),
     config=StripeConfig,
     build=build,
     sign=sign,

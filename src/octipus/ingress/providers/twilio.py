@@ -124,6 +124,7 @@ def sign(name: str, secret: str, body: bytes, options: SignOptions) -> dict[str,
 
 PROVIDER = Provider(
     names=("twilio",),
+    titles=("Twilio",),
     config=TwilioConfig,
     build=build,
     sign=sign,
