@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -34,10 +35,19 @@ INSERT = sa.text(
 )
 
 
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+# The revision just before this migration, wherever the chain puts it.
+BEFORE = str(ScriptDirectory.from_config(_config()).get_revision("0007").down_revision)
+
+
 async def _upgrade(engine: AsyncEngine, revision: str) -> None:
     def run(conn: Any) -> None:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg = _config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
@@ -54,7 +64,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 async def test_fields_a_provider_ignores_are_removed_so_the_hook_verifies_again(database_url: str):
     engine = create_async_engine(database_url)
-    await _upgrade(engine, "0005")
+    await _upgrade(engine, BEFORE)
     async with engine.begin() as conn:
         await conn.execute(
             sa.text("INSERT INTO users (id, name, is_admin, created_at) VALUES ('u','u',false,:n)"),
