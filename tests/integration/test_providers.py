@@ -11,11 +11,12 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twilio.request_validator import RequestValidator
 from typer.testing import CliRunner
 
 from octipus.cli import app as cli_app
 from octipus.cli.send import provider_headers
-from octipus.ingress.sign import sign_headers, stamp_body
+from octipus.ingress.providers.registry import SUPPORTED_PROVIDERS, sign_headers, stamp_body
 from tests.support.hooks import make_hook, unique_path
 from tests.support.server import ServerProcess
 
@@ -345,3 +346,58 @@ def test_arbitrary_headers_and_bodies_never_cause_a_5xx(
     assert response.status_code < 500, response.text
     if response.status_code == 401:
         assert SECRET not in response.text
+
+
+def twilio_hook(server: ServerProcess) -> str:
+    path = unique_path("twilio")
+    with server.client() as c:
+        make_hook(c, path, SECRET, triggerConfig={"provider": "twilio"})
+    return path
+
+
+def post_twilio_form(server: ServerProcess, path: str, signed_url: str) -> httpx.Response:
+    """A form POST to `path` signed by Twilio's own library as if sent to `signed_url`."""
+    params = {"From": "+15550001111", "Body": "hello"}
+    signature = RequestValidator(SECRET).compute_signature(signed_url, params)
+    return httpx.post(
+        f"{server.url}/api/webhooks/{path}",
+        data=params,
+        headers={"X-Twilio-Signature": signature},
+        timeout=30,
+    )
+
+
+def test_a_twilio_delivery_signed_for_the_request_url_is_accepted(server: ServerProcess):
+    path = twilio_hook(server)
+    response = post_twilio_form(server, path, f"{server.url}/api/webhooks/{path}")
+    assert response.status_code == 202, response.text
+
+
+def test_twilio_is_verified_against_the_public_url(server_factory):
+    server = server_factory(env={"OCTIPUS_PUBLIC_URL": "https://hooks.example.com"})
+    path = twilio_hook(server)
+    public = post_twilio_form(server, path, f"https://hooks.example.com/api/webhooks/{path}")
+    assert public.status_code == 202, public.text
+    local = post_twilio_form(server, path, f"{server.url}/api/webhooks/{path}")
+    assert local.status_code == 401
+    assert "OCTIPUS_PUBLIC_URL" in local.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [("application/json", '{"type":"ping"}'), ("application/x-www-form-urlencoded", "Body=hi")],
+)
+def test_octipus_send_signs_for_twilio(server: ServerProcess, content_type: str, data: str):
+    path = twilio_hook(server)
+    args = ["send", path, "--provider", "twilio", "--secret", SECRET, "--data", data]
+    args += ["--content-type", content_type, "--url", server.url]
+    done = CliRunner().invoke(cli_app, args)
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith("202 ")
+
+
+def test_the_hook_form_offers_every_registered_provider(server: ServerProcess):
+    page = httpx.get(f"{server.url}/ui/hooks/new", timeout=30)
+    assert page.status_code == 200
+    for name in SUPPORTED_PROVIDERS:
+        assert f'<option value="{name}">' in page.text

@@ -22,7 +22,7 @@ from octipus.db.tables import Delivery, Execution, Hook
 from octipus.hooks.cache import HookEntry
 from octipus.ingress.accept import Accepted, Outcome
 from octipus.ingress.batcher import NotStored
-from octipus.ingress.verify import build_verifier
+from octipus.ingress.providers.verifier import build_verifier
 from octipus.runtime import Runtime
 
 

@@ -13,8 +13,8 @@ from octipus.db.engine import create_engine, create_sqlite_writer, upgrade_schem
 from octipus.db.tables import Hook, User
 from octipus.hooks.cache import HookEntry
 from octipus.ingress.accept import Accepted, Outcome, record_deliveries
+from octipus.ingress.providers.verifier import build_verifier
 from octipus.ingress.sqlite_writer import SQLiteDeliveryWriter
-from octipus.ingress.verify import build_verifier
 
 VARYING = {"id", "delivery_id", "dedupe_key", "delivery_pk"}
 

@@ -23,8 +23,8 @@ from octipus.db.tables import Delivery, Execution
 from octipus.hooks.cache import HookEntry
 from octipus.ingress.accept import Accepted, Outcome
 from octipus.ingress.encoded import DELIVERIES, EXECUTIONS, BatchRows
+from octipus.ingress.providers.verifier import build_verifier
 from octipus.ingress.sqlite_writer import BatchEncoder
-from octipus.ingress.verify import build_verifier
 from octipus.ingress.writer_link import WriterLink, WriterUnavailable
 from octipus.ingress.writer_process import WriterProcess
 from octipus.ingress.writer_protocol import CONFLICT, STORED

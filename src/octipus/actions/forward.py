@@ -12,7 +12,7 @@ from octipus import __version__
 from octipus.actions.base import ActionContext, ActionError, ConfigError, RetryableError
 from octipus.db.tables import User
 from octipus.hooks.templates import render, render_value
-from octipus.ingress.sign import sign_headers
+from octipus.ingress.providers.registry import sign_headers
 from octipus.net.addresses import BlockedDestination
 from octipus.net.http import HttpError, HttpInvalidRequest, HttpTimeout, Reply
 from octipus.queue.backoff import parse_retry_after

@@ -20,8 +20,9 @@ from octipus.channels.commands import answer_telegram_update, handle_command
 from octipus.channels.slack import command_from_form
 from octipus.channels.telegram import SECRET_HEADER, WEBHOOK_ROUTE, TelegramAdapter
 from octipus.ingress.body import BodyTooLarge, read_body
-from octipus.ingress.verify import Request as SignedRequest
-from octipus.ingress.verify import SlackVerifier, VerificationError
+from octipus.ingress.providers.core import Request as SignedRequest
+from octipus.ingress.providers.core import VerificationError
+from octipus.ingress.providers.slack import SlackVerifier
 
 router = APIRouter(tags=["channels"])
 

@@ -23,12 +23,12 @@ from octipus.ingress import event as events
 from octipus.ingress.accept import Accepted, Outcome, decide
 from octipus.ingress.batcher import NotStored
 from octipus.ingress.body import BodyTooLarge, read_body
-from octipus.ingress.handshake import handshake_response
 from octipus.ingress.headers import safe_headers
 from octipus.ingress.payload import InvalidPayload, decode_body
+from octipus.ingress.providers.core import Request as VerifyRequest
+from octipus.ingress.providers.core import VerificationError
+from octipus.ingress.providers.registry import URL_SIGNATURE_HEADERS, handshake_response
 from octipus.ingress.rejections import readable_by, record_rejection
-from octipus.ingress.verify import Request as VerifyRequest
-from octipus.ingress.verify import VerificationError
 from octipus.metrics import DELIVERIES_ACCEPTED, DELIVERIES_DUPLICATE, DELIVERIES_REJECTED
 from octipus.runtime import Runtime
 
@@ -104,6 +104,14 @@ async def _plan(
     return plan()
 
 
+def _public_url(request: Request, runtime: Runtime) -> str:
+    """The URL the sender posted to, as it knows it (URL-signing schemes such as Twilio's sign
+    it): OCTIPUS_PUBLIC_URL behind a proxy or tunnel, else the URL this request came in on."""
+    base = (runtime.settings.public_url or str(request.base_url)).rstrip("/")
+    query = request.url.query
+    return base + request.url.path + (f"?{query}" if query else "")
+
+
 async def receive_webhook(path: str, request: Request) -> Response:
     """`POST /api/webhooks/{path}`, served by api/front.py ahead of FastAPI's routing."""
     runtime: Runtime = request.app.state.runtime
@@ -120,7 +128,9 @@ async def receive_webhook(path: str, request: Request) -> Response:
     except BodyTooLarge as exc:
         return await _reject(runtime, request, path, entries, 413, str(exc), "too_large", headers)
 
-    verified, reasons = _verified(entries, VerifyRequest(headers, body, time.time()))
+    url = _public_url(request, runtime) if URL_SIGNATURE_HEADERS & headers.keys() else ""
+    signed = VerifyRequest(headers, body, time.time(), url)
+    verified, reasons = _verified(entries, signed)
     if not verified:
         return await _reject(
             runtime, request, path, entries, 401, "; ".join(reasons), "signature", headers

@@ -9,21 +9,8 @@ import httpx
 import typer
 
 from octipus.cli.client import URL_OPTION, print_json, server_url
-from octipus.ingress.sign import SIGNABLE_PROVIDERS, sign_headers, stamp_body
-from octipus.ingress.verify import ALGORITHMS, ENCODINGS
-
-# The event-type and delivery-id headers each provider sends next to its signature (DESIGN
-# §3.1); providers not listed carry the event type in the body's `type` field.
-EVENT_HEADERS: dict[str, tuple[str, str | None]] = {
-    "github": ("X-GitHub-Event", "X-GitHub-Delivery"),
-    "gitlab": ("X-Gitlab-Event", "X-Gitlab-Event-UUID"),
-    "gitea": ("X-Gitea-Event", "X-Gitea-Delivery"),
-    "forgejo": ("X-Gitea-Event", "X-Gitea-Delivery"),
-    "shopify": ("X-Shopify-Topic", "X-Shopify-Webhook-Id"),
-    "linear": ("Linear-Event", "Linear-Delivery"),
-    "bitbucket": ("X-Event-Key", None),
-    "hmac": ("X-Event-Key", None),
-}
+from octipus.ingress.providers.mac import ALGORITHMS, ENCODINGS
+from octipus.ingress.providers.registry import BY_NAME, SIGNABLE_PROVIDERS, sign_headers, stamp_body
 
 
 def _read_data(data: str) -> bytes:
@@ -37,18 +24,17 @@ def _read_data(data: str) -> bytes:
 
 def provider_headers(provider: str, event: str | None) -> dict[str, str]:
     """The event and delivery-id headers `provider` sends (a fresh delivery id each time)."""
-    names = EVENT_HEADERS.get(provider)
-    if names is None:
+    found = BY_NAME[provider]
+    if found.event_header is None:
         if event:
             raise typer.BadParameter(
                 f'{provider} deliveries carry their event type in the body\'s "type" field;'
                 " put it in --data instead of --event"
             )
         return {}
-    event_header, delivery_header = names
-    headers = {delivery_header: str(uuid.uuid4())} if delivery_header else {}
+    headers = {found.delivery_headers[0]: str(uuid.uuid4())} if found.delivery_headers else {}
     if event:
-        headers[event_header] = event
+        headers[found.event_header] = event
     return headers
 
 
@@ -80,11 +66,16 @@ def register(app: typer.Typer) -> None:
                 f" --encoding one of {', '.join(ENCODINGS)}"
             )
         body = stamp_body(provider, _read_data(data))
+        target = BY_NAME[provider].signed_url(
+            f"{server_url(url)}/api/webhooks/{path.strip('/')}", body, content_type
+        )
         try:
             signature = sign_headers(
                 provider,
                 secret,
                 body,
+                url=target,
+                content_type=content_type,
                 signature_header=signature_header,
                 algorithm=algorithm,
                 encoding=encoding,
@@ -97,7 +88,6 @@ def register(app: typer.Typer) -> None:
             **provider_headers(provider, event),
             **signature,
         }
-        target = f"{server_url(url)}/api/webhooks/{path.strip('/')}"
         try:
             response = httpx.post(target, content=body, headers=headers, timeout=30.0)
         except httpx.HTTPError as exc:

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from octipus.db.engine import READ_ONLY
 from octipus.db.tables import Hook
-from octipus.ingress.verify import Verifier, build_verifier
+from octipus.ingress.providers.core import Verifier
+from octipus.ingress.providers.verifier import build_verifier
 from octipus.serving.shared import ChangeCounter
 
 log = logging.getLogger(__name__)

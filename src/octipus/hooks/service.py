@@ -18,52 +18,18 @@ from octipus.db.sealed import ACTION_SECRETS, TRIGGER_SECRETS
 from octipus.db.tables import Hook, User
 from octipus.hooks.conditions import ConditionError, validate_conditions
 from octipus.hooks.schemas import HookCreate, HookUpdate
-from octipus.ingress.verify import (
-    STANDARD_SECRET_PREFIX,
-    hook_secrets,
-    validate_verification_config,
-)
+from octipus.ingress.providers.config import TriggerConfigError, parse_trigger_config
 from octipus.jsonbounds import json_problem
 from octipus.runtime import Runtime
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
 MASK = "••••"
-# Every documented triggerConfig field (README, Hooks API and Providers); others are refused.
-TRIGGER_FIELDS = (
-    "webhookPath",
-    "webhookSecret",
-    "webhookSecrets",
-    "provider",
-    "events",
-    "toleranceSeconds",
-    "allowSha1",
-    "signatureHeader",
-    "algorithm",
-    "encoding",
-    "prefix",
-)
 MAX_TRIGGER_TEXT = 1000  # every string in triggerConfig: paths, secrets, event names, headers
-MAX_EVENTS = 100
 # What `octipus hooks apply` expands; never a secret (a placeholder left unexpanded).
 PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
 
 
 class HookValidationError(ValueError):
     """Invalid hook input; the message names the field and how to fix it."""
-
-
-def normalise_path(path: Any) -> str:
-    """Validate `triggerConfig.webhookPath` and return it without surrounding slashes."""
-    if not isinstance(path, str) or not path.strip("/"):
-        raise HookValidationError('triggerConfig.webhookPath is required, e.g. "github"')
-    path = path.strip("/")
-    segments = path.split("/")
-    if len(path) > 500 or any(s in ("", ".", "..") or not _SEGMENT.match(s) for s in segments):
-        raise HookValidationError(
-            "triggerConfig.webhookPath must be segments of letters, digits and ._~- joined by '/'"
-            " (no empty segments, no '..'), at most 500 characters"
-        )
-    return path
 
 
 def mask_secret(secret: str) -> str:
@@ -155,51 +121,14 @@ def check_limits(body: HookCreate | HookUpdate, settings: Settings) -> None:
     _check_stored_json("conditions", body.conditions, settings, None)
 
 
-def _check_trigger_fields(config: dict[str, Any]) -> None:
-    unknown = [key[:40] for key in config if key not in TRIGGER_FIELDS]
-    if unknown:
-        raise HookValidationError(
-            f"triggerConfig has unknown field(s) {', '.join(map(repr, unknown[:5]))};"
-            f" the fields are {', '.join(TRIGGER_FIELDS)}"
-        )
-    events = config.get("events")
-    if events is not None and (
-        not isinstance(events, list)
-        or len(events) > MAX_EVENTS
-        or not all(isinstance(e, str) and e for e in events)
-    ):
-        raise HookValidationError(
-            f"triggerConfig.events must be a list of at most {MAX_EVENTS} event names,"
-            ' e.g. ["push"]'
-        )
-
-
 def validate_trigger_config(config: dict[str, Any]) -> dict[str, Any]:
-    _check_trigger_fields(config)
-    config = dict(config)
-    config["webhookPath"] = normalise_path(config.get("webhookPath"))
-    secret = config.get("webhookSecret")
-    if secret is not None and not isinstance(secret, str):
-        raise HookValidationError("triggerConfig.webhookSecret must be a string")
+    """The `triggerConfig` to store: checked against its provider's model, the path normalised,
+    exactly the fields that were sent kept."""
     try:
-        validate_verification_config(config)
-    except ValueError as exc:
+        parsed = parse_trigger_config(config, saving=True)
+    except TriggerConfigError as exc:
         raise HookValidationError(str(exc)) from None
-    _check_standard_prefix(config)
-    return config
-
-
-def _check_standard_prefix(config: dict[str, Any]) -> None:
-    """New `standard` secrets must be written as the sender shows them, `whsec_<base64>`.
-
-    The verifier also takes the bare base64 (hooks saved before this check keep working)."""
-    if config.get("provider") == "standard" and not all(
-        s.startswith(STANDARD_SECRET_PREFIX) for s in hook_secrets(config)
-    ):
-        raise HookValidationError(
-            "triggerConfig.webhookSecret must be a Standard Webhooks secret: whsec_ followed by"
-            " base64, as the sender shows it (every webhookSecrets entry too)"
-        )
+    return parsed.model_dump(exclude_unset=True)
 
 
 async def _validate_action(

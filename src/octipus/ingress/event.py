@@ -1,31 +1,18 @@
-"""Event type and delivery id of an incoming request (DESIGN §3.1)."""
+"""Event type and delivery id of an incoming request, from the headers the providers send
+(ingress/providers/registry.py lists them) or else the body."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-DELIVERY_ID_HEADERS = (
-    "x-github-delivery",
-    "x-gitea-delivery",
-    "x-gitlab-event-uuid",
-    "x-gitlab-webhook-uuid",
-    "webhook-id",
-    "svix-id",
-    "x-shopify-webhook-id",
-    "linear-delivery",
-    "idempotency-key",
-    "x-idempotency-key",
-    "x-request-uuid",  # Bitbucket
-)
+from octipus.ingress.providers.registry import DELIVERY_ID_HEADERS, EVENT_TYPE_HEADERS, PROVIDERS
 
-EVENT_TYPE_HEADERS = (
-    "x-github-event",
-    "x-gitlab-event",
-    "x-gitea-event",
-    "x-shopify-topic",
-    "linear-event",
-    "x-event-key",
+# Providers that send their delivery id in the body, with the signature header that shows them.
+_BODY_IDS = tuple(
+    (p.body_delivery_id, tuple(h.lower() for h in p.signature_headers))
+    for p in PROVIDERS
+    if p.body_delivery_id
 )
 
 
@@ -42,10 +29,11 @@ def delivery_id(headers: Mapping[str, str], body: Any) -> str | None:
     found = _first_header(headers, DELIVERY_ID_HEADERS)
     if found:
         return found
-    if "stripe-signature" in headers and isinstance(body, Mapping):
-        stripe_id = body.get("id")
-        if isinstance(stripe_id, str) and stripe_id:
-            return stripe_id[:200]
+    if isinstance(body, Mapping):
+        for field, signature_headers in _BODY_IDS:
+            value = body.get(field)
+            if any(h in headers for h in signature_headers) and isinstance(value, str) and value:
+                return value[:200]
     return None
 
 

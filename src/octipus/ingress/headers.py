@@ -4,28 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-SENSITIVE_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-        "x-hub-signature",
-        "x-hub-signature-256",
-        "x-gitlab-token",
-        "stripe-signature",
-        "webhook-signature",
-        "svix-signature",
-        "x-slack-signature",
-        "x-shopify-hmac-sha256",
-        "x-gitea-signature",
-        "x-forgejo-signature",
-        "x-gogs-signature",
-        "linear-signature",
-        "x-telegram-bot-api-secret-token",
-        "x-api-key",
-    }
-)
+from octipus.ingress.providers.registry import SIGNATURE_HEADERS
+
+# Credentials of any request, and every provider's signature header.
+SENSITIVE_HEADERS = SIGNATURE_HEADERS | {
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-telegram-bot-api-secret-token",
+    "x-api-key",
+}
 
 
 def safe_headers(headers: Mapping[str, str], extra_sensitive: Iterable[str] = ()) -> dict[str, str]:

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from octipus import __version__
+from octipus.ingress.providers.registry import provider_choices
 
 WEB_DIR = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
@@ -40,11 +41,20 @@ def webhook_base(request: Request) -> str:
     return (public_url or str(request.base_url)).rstrip("/")
 
 
+PROVIDER_CHOICES = provider_choices()  # the hook form's `provider` options
+
+
 def _page(request: Request, template: str, page: str, **context: Any) -> HTMLResponse:
     response = templates.TemplateResponse(
         request,
         template,
-        {"page": page, "version": __version__, "webhook_base": webhook_base(request), **context},
+        {
+            "page": page,
+            "version": __version__,
+            "webhook_base": webhook_base(request),
+            "providers": PROVIDER_CHOICES,
+            **context,
+        },
     )
     response.headers.update(SECURITY_HEADERS)
     return response

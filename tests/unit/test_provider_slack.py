@@ -7,7 +7,7 @@ import time
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from octipus.ingress.sign import sign_headers
+from octipus.ingress.providers.registry import sign_headers
 from tests.unit.verify_support import NOW, SECRET, check, reason
 
 SLACK = {"provider": "slack", "webhookSecret": SECRET}

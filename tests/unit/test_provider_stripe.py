@@ -6,7 +6,7 @@ import time
 
 import stripe
 
-from octipus.ingress.sign import sign_headers
+from octipus.ingress.providers.registry import sign_headers
 from tests.unit.verify_support import NOW, check, reason
 
 SECRET = "whsec_test_0123456789abcdef"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from octipus.ingress.event import delivery_id, event_type
-from octipus.ingress.handshake import handshake_response
+from octipus.ingress.providers.registry import handshake_response
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from octipus.ingress.sign import stamp_body
+from octipus.ingress.providers.registry import stamp_body
 from tests.unit.verify_support import (
     NOW,
     OTHER_STANDARD_SECRET,

@@ -8,7 +8,7 @@ import pytest
 import standardwebhooks
 import svix.webhooks
 
-from octipus.ingress.sign import sign_headers
+from octipus.ingress.providers.registry import sign_headers
 from tests.unit.verify_support import NOW, STANDARD_SECRET, check, reason
 
 STANDARD = {"provider": "standard", "webhookSecret": STANDARD_SECRET}
