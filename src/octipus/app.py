@@ -48,15 +48,19 @@ class ServingGroup(Protocol):
 
 
 def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundService]:
-    """The worker pool, and the campaign for leadership: the leader, one process among every
-    node's, runs the singletons (the inbound channel pollers and retention)."""
+    """The worker pool with its failure alerts, and the campaign for leadership: the leader,
+    one process among every node's, runs the singletons (the inbound channel pollers and
+    retention)."""
+    from octipus.alerts import FailureAlerts
     from octipus.channels.services import channel_services
     from octipus.cluster.leader import Leadership, leader_lock
     from octipus.queue.worker import Worker
     from octipus.retention import Retention
 
     singletons = [*channel_services(runtime), Retention(runtime.settings, runtime.sessions)]
-    services: list[BackgroundService] = [Worker(runtime)] if with_worker else []
+    services: list[BackgroundService] = (
+        [Worker(runtime), FailureAlerts(runtime)] if with_worker else []
+    )
     services.append(Leadership(leader_lock(runtime.settings), singletons))
     return services
 
