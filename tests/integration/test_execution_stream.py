@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -161,3 +162,13 @@ def test_the_stream_needs_a_token(stream_server: ServerProcess):
     response = httpx.get(f"{stream_server.url}/api/executions/stream", timeout=10)
 
     assert response.status_code == 401
+
+
+def test_an_open_stream_does_not_hold_up_a_graceful_shutdown(
+    server_factory: Callable[..., ServerProcess],
+):
+    # uvicorn would wait up to the grace period (+5 s) for open requests before stopping.
+    server = server_factory(env={"OCTIPUS_SHUTDOWN_GRACE_SECONDS": "120"})
+    with ExecutionStream(server) as stream:
+        assert stream.connections == 1
+        assert server.stop(timeout=30) in (0, -signal.SIGTERM)  # not killed after the timeout

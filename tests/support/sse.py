@@ -69,8 +69,7 @@ class ExecutionStream:
                             self.last_event_id = event.id
                         self.events.append(event)
             except (httpx.HTTPError, RuntimeError):  # closed by __exit__, or the server stopped
-                if self._stop.is_set():
-                    return
+                self._stop.wait(0.2)  # then try again, as EventSource does
 
     def changes(self) -> list[dict[str, Any]]:
         """Every change received, as (event name added under `kind`) dicts."""

@@ -25,12 +25,13 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from octipus.api.deps import RuntimeDep, UserDep
 from octipus.api.errors import ApiError
 from octipus.api.executions import STATUSES
+from octipus.api.http_protocol import ENDLESS
 from octipus.db.tables import Delivery, Execution, Hook, User
 from octipus.runtime import Runtime
 
@@ -234,6 +235,7 @@ def _status(status: str | None) -> str | None:
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE"}},
 )
 async def execution_stream(
+    request: Request,
     user: UserDep,
     runtime: RuntimeDep,
     hook_id: str | None = Query(None, alias="hookId", max_length=64),
@@ -247,6 +249,7 @@ async def execution_stream(
     event named by Last-Event-ID."""
     where = StreamFilter(user, hook_id, _status(status), event, delivery_id)
     cursor = parse_cursor(last_event_id) or datetime.now(UTC)
+    request.scope[ENDLESS] = True  # a graceful shutdown ends it (api/http_protocol.py)
     return StreamingResponse(
         stream_changes(runtime, ChangeFeed(runtime, where, cursor)),
         media_type="text/event-stream",
