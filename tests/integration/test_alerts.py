@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from tests.support.channels import channel_server, link_telegram_with_bot_code, new_chat_id
+from tests.support.channels import (
+    channel_env,
+    channel_server,
+    link_telegram_with_bot_code,
+    new_chat_id,
+)
+from tests.support.cluster import SERVE, start_nodes
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.hooks import make_hook, send_github, unique_path
 from tests.support.receiver import Receiver, Reply
@@ -187,3 +193,29 @@ def test_another_user_cannot_resume_a_hook(
         response = c.post(f"/api/hooks/{hook['id']}/resume")
 
     assert response.status_code == 404
+
+
+def test_two_nodes_on_postgresql_send_one_alert_between_them(
+    server_factory: Callable[..., ServerProcess],
+    pg_database_url: str,
+    telegram: FakeTelegram,
+    receiver: Receiver,
+):
+    env = channel_env(telegram, None) | {
+        "OCTIPUS_DATABASE_URL": pg_database_url,
+        "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1",
+        "OCTIPUS_ALERT_CONSECUTIVE_FAILURES": str(IN_A_ROW),
+    }
+    nodes = start_nodes(server_factory, env, [SERVE, SERVE])
+    token = nodes[0].new_user_token(f"owner{uuid.uuid4().hex[:8]}")
+    chat = new_chat_id()
+    link_telegram_with_bot_code(nodes[0], telegram, token, chat)
+    hook = _failing_hook(nodes[0], receiver, token, 100, retry={"maxAttempts": 2})
+    for node in nodes:  # each node's ingress and workers take part
+        _deliver(node, hook, 3)
+    with nodes[0].client(token) as c:
+        finished_executions(c, hook["id"], count=6, timeout=60)
+    _streak_reaches(nodes[0], token, hook["id"], 12)
+
+    alerts = wait_until(lambda: _alerts(telegram, chat), what="the alert")
+    assert len(alerts) == 1

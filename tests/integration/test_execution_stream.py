@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from tests.support.cluster import API_ONLY, WORKER, start_nodes
 from tests.support.hooks import make_hook, send_github, unique_path
 from tests.support.receiver import Receiver, Reply
 from tests.support.server import ServerProcess
@@ -172,3 +173,20 @@ def test_an_open_stream_does_not_hold_up_a_graceful_shutdown(
     with ExecutionStream(server) as stream:
         assert stream.connections == 1
         assert server.stop(timeout=30) in (0, -signal.SIGTERM)  # not killed after the timeout
+
+
+def test_on_postgresql_a_stream_sends_what_a_worker_on_another_node_did(
+    server_factory: Callable[..., ServerProcess], pg_database_url: str, receiver: Receiver
+):
+    env = {"OCTIPUS_DATABASE_URL": pg_database_url, "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1"}
+    api, _worker = start_nodes(server_factory, env, [API_ONLY, WORKER])
+    hook = forward_hook(api, receiver.url + "/pg")
+    with ExecutionStream(api, params={"hookId": hook["id"]}) as stream:
+        deliver(api, hook)
+        done = stream.wait_for("the other node's outcome", hookId=hook["id"], kind="finished")
+    resume_from = stream.last_event_id
+
+    assert done["status"] == "success"
+    deliver(api, hook, event="release")
+    with ExecutionStream(api, params={"hookId": hook["id"]}, last_event_id=resume_from) as later:
+        later.wait_for("the change made meanwhile", event="release", kind="finished")
