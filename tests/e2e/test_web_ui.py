@@ -377,7 +377,11 @@ def test_a_paused_hook_shows_why_and_resumes_in_one_click(
             (hook["id"],),
         )
 
-    sign_in(page, server)
+    sign_in(page, server, f"/ui/hooks/{hook['id']}")
+    expect(page.locator("#paused-note")).to_contain_text("Paused: 3 failed attempts in a row")
+    expect(page.get_by_label("Pause after failures in a row")).to_have_value("3")
+
+    page.goto(f"{server.url}/ui/hooks")
     row = page.get_by_role("row").filter(has_text=hook["name"])
     expect(row).to_contain_text("Paused: 3 failed attempts in a row")
     row.get_by_role("button", name=f"Resume {hook['name']}").click()

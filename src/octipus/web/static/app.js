@@ -287,6 +287,11 @@ function fillHookForm(hook) {
   $("#description").value = hook.description || "";
   $("#isEnabled").checked = hook.isEnabled;
   $("#concurrency").value = hook.concurrency ?? "";
+  $("#autoPauseAfter").value = hook.autoPauseAfter ?? "";
+  if (hook.pausedReason) {
+    $("#paused-note").textContent = `Paused: ${hook.pausedReason}. Enabling it resumes it and runs the held deliveries.`;
+    $("#paused-note").hidden = false;
+  }
   $("#webhookPath").value = trigger.webhookPath;
   $("#webhookPath").dispatchEvent(new Event("input"));
   writeSecretField($("#webhookSecret"), trigger.webhookSecret);
@@ -453,6 +458,7 @@ async function saveHook(event) {
       description: $("#description").value.trim() || null,
       isEnabled: $("#isEnabled").checked,
       concurrency: $("#concurrency").value ? Number($("#concurrency").value) : null,
+      autoPauseAfter: $("#autoPauseAfter").value ? Number($("#autoPauseAfter").value) : null,
       trigger: "webhook",
       triggerConfig: readTriggerConfig(),
       action: $("#actionType").value,
