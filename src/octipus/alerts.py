@@ -233,14 +233,26 @@ class FailureAlerts:
     async def handle(self, ended: Sequence[Ended]) -> None:
         """Record a batch of stored outcomes and send the alerts it claimed."""
         batch = plan(ended)
-        if not (batch.resets or batch.failures):
-            return
+        if not batch.failures:  # only successes: most rounds, with nothing to write
+            batch.resets = await self._with_streaks(batch.resets)
+            if not batch.resets:
+                return
         async with self._runtime.sessions.begin() as session:
             alerts, paused = await record_failures(session, self._runtime, batch, utcnow())
         if paused:
             self._runtime.hooks.invalidate()  # this machine's ingress holds deliveries now
         for alert in alerts:
             await self._send(alert)
+
+    async def _with_streaks(self, hook_ids: list[str]) -> list[str]:
+        """Those of `hook_ids` with failures to reset (read without taking a write lock)."""
+        if not hook_ids:
+            return []
+        async with self._runtime.read_sessions() as session:
+            found = await session.scalars(
+                sa.select(_HOOKS.c.id).where(_HOOKS.c.id.in_(hook_ids), _HOOKS.c.failure_streak > 0)
+            )
+            return list(found)
 
     async def _send(self, alert: Alert) -> None:
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -100,7 +100,7 @@ _CHANGES = (
 
 async def _changed_since(
     runtime: Runtime, where: StreamFilter, after: tuple[datetime, str]
-) -> list[sa.Row[Any]]:
+) -> Sequence[Any]:
     """Visible executions changed after `after` (changed_at, id), oldest change first, one page
     (through ix_executions_changed)."""
     since, last_id = after
@@ -111,7 +111,7 @@ async def _changed_since(
                 key > sa.tuple_(sa.literal(since, Execution.changed_at.type), last_id)
             ).where(*where.conditions())
         )
-        return list(rows.all())  # type: ignore[arg-type]
+        return rows.all()
 
 
 def _micros(moment: datetime) -> int:
