@@ -73,6 +73,18 @@ class StreamFilter:
         return found
 
 
+# Two reads, so that both engines walk ix_executions_changed whatever the filters (SQLite would
+# otherwise pick an index on a filtered column and scan, e.g., every `error` row ever): the next
+# page of changes, all executions; then those of them the stream sends, with what it sends.
+_CHANGED_KEYS = (
+    sa.select(Execution.id, Execution.changed_at)
+    .where(
+        sa.tuple_(Execution.changed_at, Execution.id)
+        > sa.tuple_(sa.bindparam("since", type_=Execution.changed_at.type), sa.bindparam("after"))
+    )
+    .order_by(Execution.changed_at, Execution.id)
+    .limit(PAGE)
+)
 _CHANGES = (
     sa.select(
         Execution.id,
@@ -93,25 +105,26 @@ _CHANGES = (
     )
     .join(Hook, Hook.id == Execution.hook_id)
     .outerjoin(Delivery, Delivery.id == Execution.delivery_pk)
+    .where(Execution.id.in_(sa.bindparam("ids", expanding=True)))
     .order_by(Execution.changed_at, Execution.id)
-    .limit(PAGE)
 )
 
 
 async def _changed_since(
     runtime: Runtime, where: StreamFilter, after: tuple[datetime, str]
-) -> Sequence[Any]:
-    """Visible executions changed after `after` (changed_at, id), oldest change first, one page
-    (through ix_executions_changed)."""
+) -> tuple[Sequence[Any], tuple[datetime, str] | None]:
+    """The visible executions among the next page of changes after `after` (changed_at, id),
+    oldest change first, and where the next page starts (None: this was the last)."""
     since, last_id = after
-    key = sa.tuple_(Execution.changed_at, Execution.id)
     async with runtime.read_sessions() as session:
+        keys = (await session.execute(_CHANGED_KEYS, {"since": since, "after": last_id})).all()
+        if not keys:
+            return [], None
         rows = await session.execute(
-            _CHANGES.where(
-                key > sa.tuple_(sa.literal(since, Execution.changed_at.type), last_id)
-            ).where(*where.conditions())
+            _CHANGES.where(*where.conditions()), {"ids": [k.id for k in keys]}
         )
-        return rows.all()
+        more = (keys[-1].changed_at, keys[-1].id) if len(keys) == PAGE else None
+        return rows.all(), more
 
 
 def _micros(moment: datetime) -> int:
@@ -175,14 +188,11 @@ class ChangeFeed:
 
     async def read(self) -> list[str]:
         """The events (SSE text) of changes since the last read, looking back LOOKBACK."""
-        after: tuple[datetime, str] = (self.cursor - LOOKBACK, "")
+        after: tuple[datetime, str] | None = (self.cursor - LOOKBACK, "")
         events: list[str] = []
-        while True:
-            rows = await _changed_since(self._runtime, self._where, after)
+        while after is not None:
+            rows, after = await _changed_since(self._runtime, self._where, after)
             events.extend(self._new(row) for row in rows if self._is_new(row))
-            if len(rows) < PAGE:
-                break
-            after = (rows[-1].changed_at, rows[-1].id)
         horizon = self.cursor - LOOKBACK
         self._sent = {k: v for k, v in self._sent.items() if v[0] >= horizon}
         return events
