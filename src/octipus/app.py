@@ -13,7 +13,7 @@ from fastapi.responses import ORJSONResponse
 
 from octipus import __version__
 from octipus.accounts import bootstrap_admin
-from octipus.api import auth, channels, executions, health, hooks, webhooks
+from octipus.api import auth, channels, execution_stream, executions, health, hooks, webhooks
 from octipus.api.errors import install_error_handlers
 from octipus.api.front import OctipusApp
 from octipus.api.ingress_schema import document_ingress
@@ -48,15 +48,19 @@ class ServingGroup(Protocol):
 
 
 def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundService]:
-    """The worker pool, and the campaign for leadership: the leader, one process among every
-    node's, runs the singletons (the inbound channel pollers and retention)."""
+    """The worker pool with its failure alerts, and the campaign for leadership: the leader,
+    one process among every node's, runs the singletons (the inbound channel pollers and
+    retention)."""
+    from octipus.alerts import FailureAlerts
     from octipus.channels.services import channel_services
     from octipus.cluster.leader import Leadership, leader_lock
     from octipus.queue.worker import Worker
     from octipus.retention import Retention
 
     singletons = [*channel_services(runtime), Retention(runtime.settings, runtime.sessions)]
-    services: list[BackgroundService] = [Worker(runtime)] if with_worker else []
+    services: list[BackgroundService] = (
+        [Worker(runtime), FailureAlerts(runtime)] if with_worker else []
+    )
     services.append(Leadership(leader_lock(runtime.settings), singletons))
     return services
 
@@ -136,6 +140,16 @@ def create_app(
     )
     install_error_handlers(app)
     document_ingress(app)
-    for module in (health, webhooks, hooks, executions, auth, channels, web_routes):
+    # execution_stream before executions: its path would match /api/executions/{execution_id}.
+    for module in (
+        health,
+        webhooks,
+        hooks,
+        execution_stream,
+        executions,
+        auth,
+        channels,
+        web_routes,
+    ):
         app.include_router(module.router)
     return app

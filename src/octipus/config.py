@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     # take at most this many bytes as JSON (README, Hooks API).
     hook_config_max_depth: int = Field(64, ge=4, le=200)
     hook_config_max_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Failure alerts (alerts.py): the owner hears once per hook per window when an execution
+    # ends in error or the hook fails this many attempts in a row.
+    alert_consecutive_failures: int = Field(5, ge=1)
+    alert_window_seconds: float = Field(900.0, ge=1)
+    # GET /api/executions/stream: changes on other processes and nodes are found by polling this
+    # often; a comment every `heartbeat` keeps proxies from closing an idle stream; after
+    # `max_seconds` the stream ends and the client reconnects with Last-Event-ID.
+    stream_poll_seconds: float = Field(2.0, gt=0, le=60)
+    stream_heartbeat_seconds: float = Field(15.0, gt=0)
+    stream_max_seconds: float = Field(300.0, gt=0)
 
     # Actions and tools
     forward_allow_hosts: str = ""

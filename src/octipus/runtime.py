@@ -1,4 +1,5 @@
-"""What a running process shares: settings, database, HTTP client, the workers' wake-up signal."""
+"""What a running process shares: settings, database, HTTP client, the workers' wake-up signal,
+the news of execution changes."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from octipus.ingress.writer_link import WriterLink
 from octipus.net.connect_guard import GuardedProcess
 from octipus.net.guarded import GuardedClient, guarded_client
 from octipus.net.http import HttpClient, operator_client
+from octipus.queue.changes import ExecutionChanges
 from octipus.queue.queries import queue_depth
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ class Runtime:
     shared: Shared | None = None  # with other processes serving the port (octipus/serving/)
     writer_socket: Path | None = None  # the ingress writer process's (serving/writer.py)
     work_available: asyncio.Event = field(default_factory=asyncio.Event)
+    changes: ExecutionChanges = field(default_factory=ExecutionChanges)  # live streams, alerts
     shutting_down: bool = False
     _depth: tuple[float, int] = (0.0, 0)
 
@@ -78,6 +81,7 @@ class Runtime:
     def wake_workers(self) -> None:
         """Tell the workers that new executions are queued (in this process, or the main one)."""
         self.work_available.set()
+        self.changes.changed()
         if self.shared is not None and self.shared.wake is not None:
             self.shared.wake()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from typing import Any
 
@@ -347,3 +348,44 @@ def test_edit_form_sets_and_clears_a_hooks_concurrency(page: Page, server: Serve
         page.get_by_role("button", name="Save hook").click()
         expect(page).to_have_url(server.url + "/ui/hooks")
         assert api_hook(server, hook["id"]).json()["hook"]["concurrency"] == stored
+
+
+def test_a_new_delivery_appears_live_in_a_filtered_log(page: Page, server: ServerProcess) -> None:
+    path = unique_path("ui")
+    with server.client() as client:
+        hook = make_hook(client, path, secret="live-secret-1", triggerConfig={"events": ["x"]})
+    sign_in(page, server, f"/ui/hooks/{hook['id']}/executions?status=skipped")
+    expect(page.get_by_text("No executions yet")).to_be_visible()
+
+    body = fixture_bytes("github", "push")  # skipped: the hook listens to "x" only
+    assert send_github(server.url, path, body, "live-secret-1", event="push").status_code == 202
+
+    expect(page.locator("details.execution")).to_have_count(1)  # no reload
+    expect(page.locator("details.execution .badge").first).to_have_text("skipped")
+    expect(page.get_by_label("Status")).to_have_value("skipped")
+
+
+def test_a_paused_hook_shows_why_and_resumes_in_one_click(
+    page: Page, server: ServerProcess
+) -> None:
+    with server.client() as client:
+        hook = make_hook(client, unique_path("ui"), autoPauseAfter=3)
+    with sqlite3.connect(server.data_dir / "octipus.db") as db:  # as alerts.py pauses it
+        db.execute(
+            "UPDATE hooks SET is_enabled = 0, paused_reason = '3 failed attempts in a row', "
+            "paused_at = '2026-01-01 00:00:00.000000' WHERE id = ?",
+            (hook["id"],),
+        )
+
+    sign_in(page, server, f"/ui/hooks/{hook['id']}")
+    expect(page.locator("#paused-note")).to_contain_text("Paused: 3 failed attempts in a row")
+    expect(page.get_by_label("Pause after failures in a row")).to_have_value("3")
+
+    page.goto(f"{server.url}/ui/hooks")
+    row = page.get_by_role("row").filter(has_text=hook["name"])
+    expect(row).to_contain_text("Paused: 3 failed attempts in a row")
+    row.get_by_role("button", name=f"Resume {hook['name']}").click()
+
+    expect(page.get_by_role("alert")).to_contain_text(f'Resumed "{hook["name"]}"')
+    expect(row.get_by_role("switch")).to_be_checked()
+    assert api_hook(server, hook["id"]).json()["hook"]["pausedReason"] is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,16 @@ from tests.support.server import ServerProcess
 
 SEED = os.environ.get("OCTIPUS_FUZZ_SEED", "20261204")
 EXAMPLES = os.environ.get("OCTIPUS_FUZZ_EXAMPLES", "25")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The default server, with executions streams that end after a second (the fuzzer reads
+    each response whole)."""
+    env = {"OCTIPUS_STREAM_MAX_SECONDS": "1"}
+    proc = ServerProcess(tmp_path_factory.mktemp("fuzz"), env).start()
+    yield proc
+    proc.kill()
 
 
 @pytest.mark.slow

@@ -15,7 +15,9 @@ from octipus.api.errors import ApiError
 from octipus.api.responses import StoredJSONResponse
 from octipus.db.tables import Hook, User
 from octipus.hooks import service
+from octipus.hooks.pause import resume_hook
 from octipus.hooks.schemas import HookCreate, HookToggle, HookUpdate
+from octipus.queue import queries
 
 router = APIRouter(prefix="/api/hooks", tags=["hooks"])
 
@@ -60,8 +62,7 @@ async def update_hook(
         await service.update_hook(session, runtime, hook, user, body)
     except service.HookValidationError as exc:
         raise ApiError(400, str(exc)) from None
-    await session.commit()
-    runtime.hooks.invalidate()
+    await _enabled(session, runtime, hook)
     return StoredJSONResponse({"hook": service.hook_json(hook)})
 
 
@@ -81,6 +82,29 @@ async def toggle_hook(
 ) -> dict[str, Any]:
     hook = await _owned(session, user, hook_id)
     hook.is_enabled = body.enabled
+    await _enabled(session, runtime, hook)
+    return {"success": True, "enabled": hook.is_enabled}
+
+
+@router.post("/{hook_id}/resume", response_model=dict[str, Any])
+async def resume(
+    hook_id: str, user: UserDep, session: SessionDep, runtime: RuntimeDep
+) -> StoredJSONResponse:
+    """Enable a hook (auto-paused or not) and queue what its pause held."""
+    hook = await _owned(session, user, hook_id)
+    hook.is_enabled = True
+    requeued = await _enabled(session, runtime, hook)
+    return StoredJSONResponse({"hook": service.hook_json(hook), "requeued": requeued})
+
+
+async def _enabled(session: SessionDep, runtime: RuntimeDep, hook: Hook) -> int:
+    """Commit a hook change; a paused hook being enabled is resumed (its held executions are
+    queued). Returns how many were queued."""
+    requeued = await resume_hook(session, hook) if hook.is_enabled and hook.paused_at else 0
+    if requeued:
+        await queries.notify_new_work(session)  # workers on other nodes
     await session.commit()
     runtime.hooks.invalidate()
-    return {"success": True, "enabled": hook.is_enabled}
+    if requeued:
+        runtime.wake_workers()
+    return requeued

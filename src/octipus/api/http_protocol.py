@@ -74,6 +74,10 @@ class HeadTooLarge(Exception):
     """A request line and headers past a limit: answered with 431."""
 
 
+# Scope key set by a response that ends only when its client leaves (the executions stream).
+ENDLESS = "octipus.endless"
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """httptools parsing within `limits`, responses sent in one write.
 
@@ -109,6 +113,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """Graceful shutdown as uvicorn's, except that an endless response's connection is
+        closed (the app sees its client leave and stops), so that the shutdown does not wait
+        for it in vain; its client reconnects."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and cycle.scope.get(ENDLESS):
+            self.transport.close()
+        else:
+            super().shutdown()
 
     def data_received(self, data: bytes) -> None:
         """uvicorn's, refusing a head past its limits with 431 and timing the reads."""

@@ -86,6 +86,14 @@ class Hook(Base):
     # Executions of this hook running at once, across all workers (None: the default cap).
     concurrency: Mapped[int | None]
     retry_max_attempts: Mapped[int | None]
+    # Failed attempts in a row (a success resets it), when the owner was last alerted, and the
+    # opt-in auto-pause: after `auto_pause_after` failures in a row the hook is disabled with a
+    # reason until resumed (alerts.py); deliveries meanwhile are stored as `held` executions.
+    failure_streak: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_alert_at: Mapped[datetime | None]
+    auto_pause_after: Mapped[int | None]
+    paused_reason: Mapped[str | None] = mapped_column(sa.Text)
+    paused_at: Mapped[datetime | None]
     last_executed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -124,6 +132,7 @@ class Execution(Base):
         sa.UniqueConstraint("hook_id", "dedupe_key", name="uq_executions_hook_dedupe"),
         sa.Index("ix_executions_claim", "status", "run_after"),
         sa.Index("ix_executions_hook_created", "hook_id", "created_at"),
+        sa.Index("ix_executions_changed", "changed_at", "id"),  # the live stream's cursor
         # Each hook's waiting rows, oldest first: what a claim reads (queue/queries.py).
         sa.Index(
             "ix_executions_due",
@@ -156,6 +165,9 @@ class Execution(Base):
     run_after: Mapped[datetime] = mapped_column(default=utcnow)
     lease_expires_at: Mapped[datetime | None]
     worker_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # Set by every write (SQLAlchemy applies `onupdate` to UPDATEs that leave the column out):
+    # the cursor of GET /api/executions/stream (api/execution_stream.py).
+    changed_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Rejection(Base):

@@ -1,4 +1,4 @@
-"""Enabled hooks by webhook path, loaded once and reused by the ingress (DESIGN §2 data flow).
+"""Enabled (and auto-paused) hooks by webhook path, loaded once and reused by the ingress.
 
 A change through this process's API clears the cache at once, and so does one through a sibling
 serving process on this machine (a shared change counter, octipus/serving/shared.py, read on
@@ -48,6 +48,7 @@ class HookEntry:
     max_attempts: int | None
     extra_sensitive_headers: tuple[str, ...]
     owner_id: str
+    paused: bool = False  # auto-paused: deliveries are held until the owner resumes it
 
 
 def _entry(hook: Any) -> HookEntry:
@@ -64,6 +65,7 @@ def _entry(hook: Any) -> HookEntry:
         max_attempts=hook.retry_max_attempts,
         extra_sensitive_headers=(signature_header,) if isinstance(signature_header, str) else (),
         owner_id=hook.owner_id,
+        paused=not hook.is_enabled,
     )
 
 
@@ -122,7 +124,10 @@ class HookCache:
         started = time.monotonic()
         query = (
             sa.select(Hook.__table__)
-            .where(Hook.webhook_path == path, Hook.is_enabled.is_(True))
+            .where(
+                Hook.webhook_path == path,
+                sa.or_(Hook.is_enabled.is_(True), Hook.paused_reason.is_not(None)),
+            )
             .order_by(Hook.priority.desc(), Hook.created_at)
         )
         async with self._engine.connect() as conn:

@@ -8,6 +8,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 ActionName = Literal["spawn_agent", "notify", "webhook", "execute_tool"]
 MAX_COUNT = 2**31 - 1  # counts are 32-bit integer columns
+# Pause the hook after this many failed attempts in a row (null: never; alerts.py).
+AUTO_PAUSE = Field(default=None, ge=1, le=10_000)
 
 
 def _not_blank(value: str) -> str:
@@ -44,6 +46,7 @@ class HookCreate(BaseModel):
     cooldownMs: int = Field(default=0, ge=0, le=7 * 24 * 3600 * 1000)
     concurrency: int | None = Field(default=None, ge=1, le=10_000)
     retry: RetryPolicy | None = None
+    autoPauseAfter: int | None = AUTO_PAUSE
 
 
 class HookUpdate(BaseModel):
@@ -64,6 +67,7 @@ class HookUpdate(BaseModel):
     cooldownMs: int | None = Field(default=None, ge=0, le=7 * 24 * 3600 * 1000)
     concurrency: int | None = Field(default=None, ge=1, le=10_000)  # null: the default cap
     retry: RetryPolicy | None = None
+    autoPauseAfter: int | None = AUTO_PAUSE
 
 
 class HookToggle(BaseModel):

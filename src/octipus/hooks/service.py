@@ -171,6 +171,7 @@ async def create_hook(
         cooldown_ms=body.cooldownMs,
         concurrency=body.concurrency,
         retry_max_attempts=body.retry.maxAttempts if body.retry else None,
+        auto_pause_after=body.autoPauseAfter,
     )
     session.add(hook)
     await session.flush()
@@ -216,6 +217,8 @@ async def update_hook(
         hook.concurrency = body.concurrency
     if "retry" in fields:
         hook.retry_max_attempts = body.retry.maxAttempts if body.retry else None
+    if "autoPauseAfter" in fields:
+        hook.auto_pause_after = body.autoPauseAfter
     await session.flush()
     return hook
 
@@ -260,6 +263,10 @@ def hook_json(hook: Hook) -> dict[str, Any]:
         "retry": {"maxAttempts": hook.retry_max_attempts} if hook.retry_max_attempts else None,
         "lastExecutedAt": _iso(hook.last_executed_at),
         "lastError": hook.last_error,
+        "failureStreak": hook.failure_streak,
+        "autoPauseAfter": hook.auto_pause_after,
+        "pausedReason": hook.paused_reason,
+        "pausedAt": _iso(hook.paused_at),
         "createdAt": _iso(hook.created_at),
         "updatedAt": _iso(hook.updated_at),
     }

@@ -20,24 +20,27 @@ from octipus.hooks.conditions import conditions_hold
 from octipus.ingress.encoded import fired_hooks
 from octipus.queue.queries import NOTIFY_NEW_WORK
 
+WAITING = ("queued", "held")  # not finished: queued now, or held until the hook is resumed
+
 
 @dataclass(frozen=True)
 class Outcome:
     """What the first state of a hook's execution is, decided before anything is written."""
 
-    status: str  # queued | success | skipped
+    status: str  # queued | held | success | skipped
     result: dict[str, Any] | None = None
 
 
 def decide(entry: HookEntry, event: str | None, context: dict[str, Any]) -> Outcome:
-    """GitHub ping is logged as success; event filters and conditions can skip (DESIGN §3.1)."""
+    """GitHub ping is logged as success; event filters and conditions can skip (DESIGN §3.1);
+    a paused hook holds what it would run until it is resumed (alerts.py)."""
     if event == "ping" and "ping" not in entry.events:
         return Outcome("success", {"ping": True, "message": "GitHub ping received; action not run"})
     if entry.events and "*" not in entry.events and event not in entry.events:
         return Outcome("skipped", {"skipped": f"event '{event}' is not in triggerConfig.events"})
     if entry.conditions and not conditions_hold(entry.conditions, context):
         return Outcome("skipped", {"skipped": "conditions did not match"})
-    return Outcome("queued")
+    return Outcome("held") if entry.paused else Outcome("queued")
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,10 @@ def execution_rows(item: Accepted, default_max_attempts: int) -> list[dict[str, 
             "action_type": entry.action,
             "result": outcome.result,
             "created_at": now,
+            "changed_at": now,
             "run_after": now,
-            "finished_at": None if outcome.status == "queued" else now,
-            "duration_ms": None if outcome.status == "queued" else 0,
+            "finished_at": None if outcome.status in WAITING else now,
+            "duration_ms": None if outcome.status in WAITING else 0,
         }
         for entry, outcome in item.planned
     ]

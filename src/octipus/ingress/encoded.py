@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 DELIVERIES, EXECUTIONS = "deliveries", "executions"  # db/tables.py; a unit test keeps them equal
-ROWS_PER_STATEMENT = 500  # x 15 columns stays well under SQLite's 32766 bound variables
+ROWS_PER_STATEMENT = 500  # x 16 columns stays well under SQLite's 32766 bound variables
 _ON_CONFLICT = " ON CONFLICT (hook_id, dedupe_key) DO NOTHING RETURNING delivery_pk, hook_id"
 
 

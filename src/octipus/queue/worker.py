@@ -153,6 +153,7 @@ class Worker:
             self._ended[:0] = ended  # not stored: try again next round
             raise
         self._tally(tallies)
+        self.runtime.changes.round_committed(ended, bool(runs))
         if upkeep:
             self._next_upkeep = time.monotonic() + settings.lease_seconds / 4
             await self._check_listener()

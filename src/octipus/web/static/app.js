@@ -5,7 +5,6 @@
 
 const TOKEN_KEY = "octipus.token";
 const FLASH_KEY = "octipus.flash";
-const FINAL = new Set(["success", "error", "skipped"]);
 const PAGE_SIZE = 50;
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -173,13 +172,28 @@ function hookRow(hook) {
     h("td", {}, toggle),
     h("td", {}, h("a", { href: `/ui/hooks/${hook.id}/executions`,
       "aria-label": `Execution log of ${hook.name}` }, String(hook.executionCount))),
-    h("td", { class: "error-text" }, hook.lastError || ""),
+    h("td", { class: "error-text" }, hook.pausedReason ? pausedNote(hook) : hook.lastError || ""),
     h("td", {}, h("div", { class: "commands" },
       h("button", { type: "button", onclick: () => openTestDialog(hook) }, "Send test"),
       h("a", { class: "button", href: `/ui/rejections?path=${encodeURIComponent(path)}` }, "Rejections"),
       h("button", { type: "button", class: "danger", "aria-label": `Delete ${hook.name}`, onclick: remove }, "Delete"))),
   );
   return row;
+}
+
+// An auto-paused hook: why, and the one click that resumes it and runs what it held.
+function pausedNote(hook) {
+  const resume = async (event) => {
+    const row = event.target.closest("tr");
+    const answer = await attempt(() => api("POST", `/api/hooks/${hook.id}/resume`));
+    if (!answer) return;
+    showAlert(`Resumed "${hook.name}"; ${answer.requeued} held deliveries queued.`, "success");
+    row.replaceWith(hookRow(answer.hook));
+  };
+  return h("div", { class: "paused" },
+    h("strong", {}, "Paused: "), hook.pausedReason, " ",
+    h("button", { type: "button", "aria-label": `Resume ${hook.name}`, onclick: resume }, "Resume"),
+    hook.lastError ? h("div", {}, hook.lastError) : null);
 }
 
 function describeTrigger(config) {
@@ -273,6 +287,11 @@ function fillHookForm(hook) {
   $("#description").value = hook.description || "";
   $("#isEnabled").checked = hook.isEnabled;
   $("#concurrency").value = hook.concurrency ?? "";
+  $("#autoPauseAfter").value = hook.autoPauseAfter ?? "";
+  if (hook.pausedReason) {
+    $("#paused-note").textContent = `Paused: ${hook.pausedReason}. Enabling it resumes it and runs the held deliveries.`;
+    $("#paused-note").hidden = false;
+  }
   $("#webhookPath").value = trigger.webhookPath;
   $("#webhookPath").dispatchEvent(new Event("input"));
   writeSecretField($("#webhookSecret"), trigger.webhookSecret);
@@ -439,6 +458,7 @@ async function saveHook(event) {
       description: $("#description").value.trim() || null,
       isEnabled: $("#isEnabled").checked,
       concurrency: $("#concurrency").value ? Number($("#concurrency").value) : null,
+      autoPauseAfter: $("#autoPauseAfter").value ? Number($("#autoPauseAfter").value) : null,
       trigger: "webhook",
       triggerConfig: readTriggerConfig(),
       action: $("#actionType").value,
@@ -467,7 +487,7 @@ async function deleteLoadedHook() {
 
 // ---- Execution log -----------------------------------------------------------------------
 
-const log = { items: [], total: 0, timer: null };
+const log = { items: [], total: 0, timer: null, unfollow: null };
 
 async function executionsPage() {
   if (body.hookId) {
@@ -484,10 +504,12 @@ async function executionsPage() {
     else params.delete("status");
     history.replaceState(null, "", `${location.pathname}${params.toString() ? `?${params}` : ""}`);
     loadExecutions(PAGE_SIZE);
+    followLog();
   });
   $("#log-filter").addEventListener("submit", (event) => event.preventDefault());
   $("#refresh").addEventListener("click", () => loadExecutions(Math.max(log.items.length, PAGE_SIZE)));
   $("#load-more").addEventListener("click", () => loadExecutions(log.items.length + PAGE_SIZE));
+  followLog();
   await loadExecutions(PAGE_SIZE);
 }
 
@@ -505,10 +527,82 @@ async function loadExecutions(limit) {
   $("#log-empty").hidden = log.items.length > 0;
   $("#log-count").textContent = `${log.items.length} of ${log.total}`;
   $("#load-more").hidden = log.items.length >= log.total;
-  // Runs still in flight: look again shortly so their outcome shows up without a manual refresh.
-  if (log.items.some((item) => !FINAL.has(item.status))) {
-    log.timer = setTimeout(() => loadExecutions(Math.max(log.items.length, PAGE_SIZE)), 2000);
+}
+
+// The log follows the stream of execution changes with the page's filters: a change reloads the
+// rows shown (once per burst), so new deliveries and outcomes appear without a reload.
+function followLog() {
+  if (log.unfollow) log.unfollow();
+  const params = new URLSearchParams();
+  if (body.hookId) params.set("hookId", body.hookId);
+  if ($("#status-filter").value) params.set("status", $("#status-filter").value);
+  log.unfollow = followExecutions(params, () => {
+    clearTimeout(log.timer);
+    log.timer = setTimeout(() => loadExecutions(Math.max(log.items.length, PAGE_SIZE)), 250);
+  });
+}
+
+// ---- Live updates ------------------------------------------------------------------------
+
+// GET /api/executions/stream (Server-Sent Events), read with fetch because EventSource cannot
+// send the bearer token. Like EventSource, it reconnects after the server's `retry` delay with
+// Last-Event-ID, so no change is missed. Returns a function that stops it.
+function followExecutions(params, onChange) {
+  let stopped = false;
+  let controller = null;
+  let lastId = null;
+  const run = async () => {
+    while (!stopped) {
+      let wait = 3000;
+      controller = new AbortController();
+      const headers = { Authorization: `Bearer ${localStorage.getItem(TOKEN_KEY)}` };
+      if (lastId) headers["Last-Event-ID"] = lastId;
+      try {
+        const response = await fetch(`/api/executions/stream?${params}`, { headers, signal: controller.signal });
+        if (response.status === 401) return goToLogin();
+        if (!response.ok) throw new Error(`${response.status}`);
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value.replace(/\r\n?/g, "\n");
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const event = sseEvent(buffer.slice(0, end));
+            buffer = buffer.slice(end + 2);
+            if (event.id) lastId = event.id;
+            if (event.retry) wait = event.retry;
+            if (event.data) onChange(event.type, JSON.parse(event.data));
+          }
+        }
+      } catch {
+        if (stopped) return;  // aborted by the caller; otherwise the server is away: try again
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  };
+  run();
+  return () => {
+    stopped = true;
+    if (controller) controller.abort();
+  };
+}
+
+// One event block of a Server-Sent Events stream: its fields (comments skipped).
+function sseEvent(block) {
+  const event = { type: "message", data: "", id: null, retry: null };
+  for (const line of block.split("\n")) {
+    if (!line || line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "data") event.data += event.data ? `\n${value}` : value;
+    else if (field === "event") event.type = value;
+    else if (field === "id") event.id = value;
+    else if (field === "retry" && /^\d+$/.test(value)) event.retry = Number(value);
   }
+  return event;
 }
 
 function executionItem(item, open) {

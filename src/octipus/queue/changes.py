@@ -1,0 +1,44 @@
+"""This process's news of committed execution changes: wakes the live streams
+(api/execution_stream.py) and hands finished outcomes to whoever watches them (alerts.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from octipus.queue.executor import Outcome, Run
+
+Ended = tuple["Run", "Outcome"]
+OutcomeHandler = Callable[[Sequence[Ended]], None]
+
+
+class ExecutionChanges:
+    def __init__(self) -> None:
+        self._changed = asyncio.Event()
+        self._handlers: list[OutcomeHandler] = []
+
+    def changed(self) -> None:
+        """Executions changed and the change is committed: wake every waiting stream."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        """Until the next change in this process, or `timeout` seconds (changes on other
+        processes and nodes are found by polling)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def on_outcomes(self, handler: OutcomeHandler) -> None:
+        """Call `handler` (it must not block) with every batch of stored outcomes."""
+        self._handlers.append(handler)
+
+    def round_committed(self, ended: Sequence[Ended], claimed: bool) -> None:
+        """A worker's round committed the outcomes `ended` (and claims, when `claimed`)."""
+        if ended or claimed:
+            self.changed()
+        if ended:
+            for handler in self._handlers:
+                handler(ended)
