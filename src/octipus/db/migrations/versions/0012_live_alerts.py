@@ -1,7 +1,7 @@
 """executions.changed_at (the live stream's cursor); hooks' failure streak, alert claim, auto-pause
 
 Revision ID: 0012
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-04
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
