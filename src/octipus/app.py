@@ -13,7 +13,7 @@ from fastapi.responses import ORJSONResponse
 
 from octipus import __version__
 from octipus.accounts import bootstrap_admin
-from octipus.api import auth, channels, executions, health, hooks, webhooks
+from octipus.api import auth, channels, deliveries, executions, health, hooks, webhooks
 from octipus.api.errors import install_error_handlers
 from octipus.api.front import OctipusApp
 from octipus.api.ingress_schema import document_ingress
@@ -136,6 +136,6 @@ def create_app(
     )
     install_error_handlers(app)
     document_ingress(app)
-    for module in (health, webhooks, hooks, executions, auth, channels, web_routes):
+    for module in (health, webhooks, hooks, executions, deliveries, auth, channels, web_routes):
         app.include_router(module.router)
     return app

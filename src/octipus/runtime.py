@@ -18,6 +18,7 @@ from octipus.db.engine import (
     create_sqlite_writer,
 )
 from octipus.hooks.cache import HookCache
+from octipus.ingress.arrivals import Pulse
 from octipus.ingress.batcher import DeliveryBatcher
 from octipus.ingress.writer_link import WriterLink
 from octipus.net.connect_guard import GuardedProcess
@@ -43,6 +44,7 @@ class Runtime:
     shared: Shared | None = None  # with other processes serving the port (octipus/serving/)
     writer_socket: Path | None = None  # the ingress writer process's (serving/writer.py)
     work_available: asyncio.Event = field(default_factory=asyncio.Event)
+    deliveries_stored: Pulse = field(default_factory=Pulse)  # this process stored some
     shutting_down: bool = False
     _depth: tuple[float, int] = (0.0, 0)
 
