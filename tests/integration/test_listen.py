@@ -7,13 +7,14 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.cluster import API_ONLY, start_nodes
 from tests.support.hooks import make_hook, send_github, unique_path
 from tests.support.receiver import Receiver
 from tests.support.server import ServerProcess, free_port
@@ -212,3 +213,44 @@ def test_an_unreachable_server_exits_with_one_line(server: ServerProcess):
     assert done.returncode == 4
     assert done.stderr.startswith(f"cannot reach {url}")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_on_postgresql_a_listener_on_one_node_gets_what_another_node_received(
+    server_factory: Callable[..., ServerProcess], pg_database_url: str, receiver: Receiver
+):
+    first, second = start_nodes(
+        server_factory, {"OCTIPUS_DATABASE_URL": pg_database_url}, [API_ONLY, API_ONLY]
+    )
+    path, secret = unique_path("listen"), "pg-listen-secret"
+    with first.client() as c:
+        make_hook(c, path, secret=secret)
+    args = ("--path", path, "--forward-to", f"{receiver.url}/pg", "--from-start")
+    send_github(second.url, path, b'{"node": 0}', secret)
+    with listening(first, first.token, *args):
+        wait_until(lambda: len(receiver.requests("/pg")) == 1, what="the stored delivery")
+        wait_until(
+            lambda: send_github(second.url, path, b'{"node": 1}', secret).status_code == 202,
+            what="the second node to know the hook",
+        )
+        wait_until(lambda: len(receiver.requests("/pg")) == 2, what="the other node's delivery")
+    received = receiver.requests("/pg")
+    assert [r.body for r in received] == [b'{"node": 0}', b'{"node": 1}']
+    for request in received:
+        assert request.headers["x-hub-signature-256"] == github_signature(secret, request.body)
+
+
+def test_the_listener_resumes_when_the_server_comes_back(
+    server_factory: Callable[..., ServerProcess], receiver: Receiver
+):
+    server = server_factory()
+    path, secret = unique_path("listen"), "restart-secret"
+    with server.client() as c:
+        make_hook(c, path, secret=secret)
+    args = ("--path", path, "--forward-to", f"{receiver.url}/again")
+    with listening(server, server.token, *args) as listener:
+        assert listener.stdout is not None
+        assert listener.stdout.readline().startswith("Listening on")
+        server.restart()  # same port and data dir
+        send_github(server.url, path, b'{"after": "restart"}', secret)
+        wait_until(lambda: receiver.requests("/again"), timeout=60, what="the resumed stream")
+    assert "connection lost" in listener.output[1]  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ from octipus.api.deps import RuntimeDep, UserDep
 from octipus.api.errors import ApiError
 from octipus.db.tables import Hook, User
 from octipus.ingress.feed import CURSOR, Feed, first_id_at_epoch, lookback
+from octipus.serving.server import EXITING
 
 router = APIRouter(tags=["deliveries"])
 
@@ -35,7 +36,8 @@ RECONNECT_MS = 1000
 class StreamStart:
     user: User
     path: str
-    start: str  # read the deliveries with ids above this one
+    cursor: str  # where the caller stands: sent back as the first event's id
+    start: str  # read the deliveries with ids above this one (`cursor` less the lookback)
 
 
 async def _has_hook(runtime: RuntimeDep, user: User, path: str) -> bool:
@@ -72,9 +74,9 @@ async def stream_start(
                 "after (or Last-Event-ID) must be a delivery id as sent in an event's id:"
                 " field (32 hex digits; 32 zeros to start from the oldest retained delivery)",
             )
-        return StreamStart(user, path, lookback(cursor))
-    start = since.timestamp() if since else time.time()
-    return StreamStart(user, path, first_id_at_epoch(max(0.0, start)))
+        return StreamStart(user, path, cursor, lookback(cursor))
+    start = first_id_at_epoch(max(0.0, since.timestamp() if since else time.time()))
+    return StreamStart(user, path, start, start)
 
 
 @router.get("/api/deliveries/stream", response_class=EventSourceResponse)
@@ -82,12 +84,15 @@ async def stream_deliveries(
     runtime: RuntimeDep, start: Annotated[StreamStart, Depends(stream_start)]
 ) -> AsyncIterator[ServerSentEvent]:
     """Deliveries that your hooks on `path` accepted, oldest first, then each new one as it is
-    stored. Event `delivery`: JSON with method, headers, query, body (base64). Signature
-    headers are included when no other user's hook accepted the same delivery."""
+    stored. First event `ready` (its id: where the stream starts), then one `delivery` event
+    each: JSON with method, headers, query, body (base64). Signature headers are included
+    when no other user's hook accepted the same delivery."""
     feed = Feed(runtime.read_sessions, start.user, start.path, start.start)
-    yield ServerSentEvent(comment=f"listening on {start.path}", retry=RECONNECT_MS)
+    # Its id is where this stream starts: a client that reconnects before any delivery came
+    # resumes from there, not from the time it reconnects.
+    yield ServerSentEvent(event="ready", id=start.cursor, data=start.path, retry=RECONNECT_MS)
     ends = time.monotonic() + STREAM_SECONDS
-    while not runtime.shutting_down and time.monotonic() < ends:
+    while not (EXITING.is_set() or runtime.shutting_down) and time.monotonic() < ends:
         async for event in feed.poll():
             yield ServerSentEvent(
                 event="delivery", id=event["id"], raw_data=orjson.dumps(event).decode()

@@ -43,7 +43,7 @@ HOP_BY_HOP = frozenset(
         "expect",
     }
 )
-BACKOFF_SECONDS = (1, 2, 5, 10, 30)
+BACKOFF_SECONDS = (1, 2, 5, 10)
 EXIT_REFUSED, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE = 1, 3, 4
 
 
@@ -68,9 +68,13 @@ class Cursor:
         return delivery in self.recent
 
     def mark(self, delivery: str) -> None:
-        """Remember `delivery` as handled (and write the state file, atomically)."""
+        """Remember `delivery` as handled (and write the state file)."""
         self.recent.append(delivery)
-        self.last = max(self.last or delivery, delivery)
+        self.move_to(max(self.last or delivery, delivery))
+
+    def move_to(self, last: str) -> None:
+        """Resume after `last` from now on; the state file is replaced atomically."""
+        self.last = last
         if self.state is not None:
             temporary = self.state.with_name(f".{self.state.name}.new")
             temporary.write_text(json.dumps({"last": self.last, "recent": list(self.recent)}))
@@ -194,6 +198,8 @@ class Listener:
             for sse in source.iter_sse():
                 if sse.event == "delivery":
                     self.handle(sse.json())
+                elif sse.event == "ready" and not self.cursor.last:
+                    self.cursor.move_to(sse.id)  # where a reconnection resumes
 
     def handle(self, event: dict[str, Any]) -> None:
         """Replay one delivery unless it was seen already, and print its line."""
