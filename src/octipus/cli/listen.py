@@ -147,7 +147,7 @@ def _params(path: str, from_start: bool, since: datetime | None) -> dict[str, st
     if from_start:
         params["after"] = FROM_START
     elif since is not None:
-        params["since"] = since.isoformat()
+        params["since"] = since.astimezone().isoformat()  # a time without offset is local
     return params
 
 
