@@ -161,8 +161,11 @@ def _first_event(server: ServerProcess, token: str, path: str) -> dict[str, obje
         c.stream("GET", "/api/deliveries/stream", params=params) as response,
     ):
         assert response.status_code == 200
+        kind = None
         for line in response.iter_lines():
-            if line.startswith("data: "):
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: ") and kind == "delivery":
                 event: dict[str, object] = json.loads(line[6:])
                 return event
     raise AssertionError("the stream ended without a delivery")
