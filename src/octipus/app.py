@@ -13,7 +13,16 @@ from fastapi.responses import ORJSONResponse
 
 from octipus import __version__
 from octipus.accounts import bootstrap_admin
-from octipus.api import auth, channels, execution_stream, executions, health, hooks, webhooks
+from octipus.api import (
+    auth,
+    channels,
+    deliveries,
+    execution_stream,
+    executions,
+    health,
+    hooks,
+    webhooks,
+)
 from octipus.api.errors import install_error_handlers
 from octipus.api.front import OctipusApp
 from octipus.api.ingress_schema import document_ingress
@@ -147,6 +156,7 @@ def create_app(
         hooks,
         execution_stream,
         executions,
+        deliveries,
         auth,
         channels,
         web_routes,

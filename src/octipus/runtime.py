@@ -24,6 +24,7 @@ from octipus.ingress.writer_link import WriterLink
 from octipus.net.connect_guard import GuardedProcess
 from octipus.net.guarded import GuardedClient, guarded_client
 from octipus.net.http import HttpClient, operator_client
+from octipus.pulse import Pulse
 from octipus.queue.changes import ExecutionChanges
 from octipus.queue.queries import queue_depth
 
@@ -46,6 +47,7 @@ class Runtime:
     writer_socket: Path | None = None  # the ingress writer process's (serving/writer.py)
     work_available: asyncio.Event = field(default_factory=asyncio.Event)
     changes: ExecutionChanges = field(default_factory=ExecutionChanges)  # live streams, alerts
+    deliveries_stored: Pulse = field(default_factory=Pulse)  # this process stored some
     shutting_down: bool = False
     _depth: tuple[float, int] = (0.0, 0)
 

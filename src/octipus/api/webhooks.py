@@ -23,7 +23,7 @@ from octipus.ingress import event as events
 from octipus.ingress.accept import Accepted, Outcome, decide
 from octipus.ingress.batcher import NotStored
 from octipus.ingress.body import BodyTooLarge, read_body
-from octipus.ingress.headers import safe_headers
+from octipus.ingress.headers import safe_headers, sealed_headers
 from octipus.ingress.payload import InvalidPayload, decode_body
 from octipus.ingress.providers.core import Request as VerifyRequest
 from octipus.ingress.providers.core import VerificationError
@@ -160,6 +160,7 @@ async def receive_webhook(path: str, request: Request) -> Response:
         "method": request.method,
         "content_type": content_type,
         "headers": kept_headers,
+        "sealed_headers": sealed_headers(headers, kept_headers),
         "query": query,
         "body": body,
         "received_at": datetime.now(UTC),
@@ -184,6 +185,7 @@ async def receive_webhook(path: str, request: Request) -> Response:
         return _json(200, {"received": True, "duplicate": True})
     DELIVERIES_ACCEPTED.inc()
     runtime.wake_workers()
+    runtime.deliveries_stored.fire()
     return _json(
         202,
         {

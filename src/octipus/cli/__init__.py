@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from octipus.cli import db, executions, hooks, secrets, send, serve, users
+from octipus.cli import db, executions, hooks, listen, secrets, send, serve, users
 from octipus.files import use_private_umask
 
 app = typer.Typer(
@@ -12,6 +12,7 @@ app = typer.Typer(
 )
 serve.register(app)
 send.register(app)
+listen.register(app)
 app.add_typer(db.app, name="db")
 app.add_typer(users.users_app, name="users")
 app.add_typer(users.tokens_app, name="tokens")

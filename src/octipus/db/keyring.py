@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,12 @@ def parse_keys(text: str, origin: str) -> list[str]:
     return keys
 
 
+@lru_cache(maxsize=16)
+def _fernet(key: str) -> Fernet:
+    """The cipher of `key`, made once per key rather than at every use."""
+    return Fernet(key.encode())
+
+
 @dataclass(frozen=True)
 class Keyring:
     """Configured keys by id, the first (primary) one encrypting; `origin` names their source."""
@@ -74,10 +81,10 @@ class Keyring:
         return tuple(key_id(k) for k in self.keys)
 
     def _fernet(self, kid: str) -> Fernet | None:
-        return next((Fernet(k.encode()) for k in self.keys if key_id(k) == kid), None)
+        return next((_fernet(k) for k in self.keys if key_id(k) == kid), None)
 
     def seal(self, plain: str) -> dict[str, str]:
-        token = Fernet(self.keys[0].encode()).encrypt(plain.encode()).decode()
+        token = _fernet(self.keys[0]).encrypt(plain.encode()).decode()
         return {SEALED: token, KEY_ID: self.primary}
 
     def open(self, sealed: Mapping[str, Any]) -> str:

@@ -104,14 +104,19 @@ class Delivery(Base):
     """One accepted request, kept whole (raw body) so every execution and replay sees it."""
 
     __tablename__ = "deliveries"
+    # A path's deliveries in id (arrival) order: what `octipus listen` pages through.
+    __table_args__ = (sa.Index("ix_deliveries_path_id", "path", "id"),)
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
-    path: Mapped[str] = mapped_column(sa.String(500), index=True)
+    path: Mapped[str] = mapped_column(sa.String(500))
     delivery_id: Mapped[str | None] = mapped_column(sa.String(200))
     event_type: Mapped[str | None] = mapped_column(sa.String(200))
     method: Mapped[str] = mapped_column(sa.String(10), default="POST")
     content_type: Mapped[str | None] = mapped_column(sa.String(200))
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The headers `headers` leaves out (signatures, tokens), encrypted as one JSON object
+    # (ingress/headers.py `sealed_headers`): only `octipus listen` replays them, to the owner.
+    sealed_headers: Mapped[dict[str, Any] | None]
     query: Mapped[dict[str, Any]] = mapped_column(default=dict)
     body: Mapped[bytes] = mapped_column(sa.LargeBinary, default=b"")
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

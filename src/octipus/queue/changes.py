@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
+
+from octipus.pulse import Pulse
 
 if TYPE_CHECKING:
     from octipus.queue.executor import Outcome, Run
@@ -17,19 +17,17 @@ OutcomeHandler = Callable[[Sequence[Ended]], None]
 
 class ExecutionChanges:
     def __init__(self) -> None:
-        self._changed = asyncio.Event()
+        self._changed = Pulse()
         self._handlers: list[OutcomeHandler] = []
 
     def changed(self) -> None:
         """Executions changed and the change is committed: wake every waiting stream."""
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._changed.fire()
 
     async def wait(self, timeout: float) -> None:
         """Until the next change in this process, or `timeout` seconds (changes on other
         processes and nodes are found by polling)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+        await self._changed.wait(timeout)
 
     def on_outcomes(self, handler: OutcomeHandler) -> None:
         """Call `handler` (it must not block) with every batch of stored outcomes."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+from types import FrameType
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -40,6 +42,17 @@ def bind(settings: Settings) -> socket.socket:
     return uvicorn_config(None, settings).bind_socket()  # type: ignore[arg-type]
 
 
+# Set when this process is told to stop. uvicorn then waits for the responses in progress, so
+# those that would go on for minutes (`octipus listen` streams) end when they see it.
+EXITING = threading.Event()
+
+
+class _Server(uvicorn.Server):
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        EXITING.set()
+        super().handle_exit(sig, frame)
+
+
 def serve(app: ASGIApp, settings: Settings, sock: socket.socket) -> None:
     """Serve `app` on `sock` until SIGINT/SIGTERM, then shut down gracefully."""
-    uvicorn.Server(uvicorn_config(app, settings)).run(sockets=[sock])
+    _Server(uvicorn_config(app, settings)).run(sockets=[sock])
