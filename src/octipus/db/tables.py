@@ -86,6 +86,7 @@ class Hook(Base):
     retry_max_attempts: Mapped[int | None]
     last_executed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+    last_warning: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

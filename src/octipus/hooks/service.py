@@ -327,6 +327,7 @@ def hook_json(hook: Hook) -> dict[str, Any]:
         "retry": {"maxAttempts": hook.retry_max_attempts} if hook.retry_max_attempts else None,
         "lastExecutedAt": _iso(hook.last_executed_at),
         "lastError": hook.last_error,
+        "lastWarning": hook.last_warning,
         "createdAt": _iso(hook.created_at),
         "updatedAt": _iso(hook.updated_at),
     }

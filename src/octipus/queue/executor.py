@@ -176,6 +176,14 @@ def _finish(run: Run, outcome: Outcome, now: datetime) -> Finish:
     )
 
 
+def _warning(result: dict[str, Any] | None) -> str | None:
+    """The hook's lastWarning from a run's `result.warnings` (None when it has none)."""
+    warnings = (result or {}).get("warnings")
+    if not isinstance(warnings, list) or not warnings:
+        return None
+    return "; ".join(str(w) for w in warnings)
+
+
 async def store_outcomes(
     session: AsyncSession, finished: list[tuple[Run, Outcome]], worker_id: str
 ) -> list[bool]:
@@ -185,17 +193,17 @@ async def store_outcomes(
     stored = await queries.finish_runs(
         session, worker_id, [_finish(run, outcome, now) for run, outcome in finished]
     )
-    hooks: dict[str, tuple[str | None, int]] = {}
+    hooks: dict[str, tuple[str | None, str | None, int]] = {}
     for (run, outcome), ok in zip(finished, stored, strict=True):
         if not ok:
             log.warning("execution claim lost; outcome dropped", extra={"execution": run.claim.id})
             continue
-        runs = hooks.get(run.claim.hook_id, (None, 0))[1]
+        runs = hooks.get(run.claim.hook_id, (None, None, 0))[2]
         counts = outcome.status != "retrying" and not run.counted
-        hooks[run.claim.hook_id] = (outcome.error, runs + counts)
+        hooks[run.claim.hook_id] = (outcome.error, _warning(outcome.result), runs + counts)
         EXECUTIONS_FINISHED.labels(outcome.status, run.hook.action).inc()
-    for hook_id, (error, runs) in hooks.items():
-        await queries.record_hook_outcome(session, hook_id, error, runs, now)
+    for hook_id, (error, warning, runs) in hooks.items():
+        await queries.record_hook_outcome(session, hook_id, error, warning, runs, now)
     return stored
 
 

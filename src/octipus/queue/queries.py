@@ -354,11 +354,16 @@ async def reserve_hook_run(session: AsyncSession, hook: Hook, now: datetime) -> 
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
-# A hook's lastError after a batch of runs, and the finished runs to add to its count.
+# A hook's lastError and lastWarning after a batch of runs, and the finished runs to add to its
+# count.
 _HOOK_OUTCOME = (
     sa.update(_HOOKS)
     .where(_HOOKS.c.id == sa.bindparam("hook_id"))
-    .values(last_error=sa.bindparam("error"), updated_at=_HOOKS.c.updated_at)  # not an edit
+    .values(
+        last_error=sa.bindparam("error"),
+        last_warning=sa.bindparam("warning"),
+        updated_at=_HOOKS.c.updated_at,  # not an edit
+    )
 )
 _HOOK_OUTCOME_COUNTED = _HOOK_OUTCOME.values(
     execution_count=_HOOKS.c.execution_count + sa.bindparam("runs"),
@@ -367,16 +372,21 @@ _HOOK_OUTCOME_COUNTED = _HOOK_OUTCOME.values(
 
 
 async def record_hook_outcome(
-    session: AsyncSession, hook_id: str, error: str | None, runs: int, now: datetime
+    session: AsyncSession,
+    hook_id: str,
+    error: str | None,
+    warning: str | None,
+    runs: int,
+    now: datetime,
 ) -> None:
-    """Set the hook's lastError (None after a success) and add `runs` finished runs that were
-    not counted when claimed to its executionCount (and lastExecutedAt)."""
+    """Set the hook's lastError and lastWarning (each None when the last run had none) and add
+    `runs` finished runs that were not counted when claimed to its executionCount (and
+    lastExecutedAt)."""
+    params = {"hook_id": hook_id, "error": error, "warning": warning}
     if runs:
-        await session.execute(
-            _HOOK_OUTCOME_COUNTED, {"hook_id": hook_id, "error": error, "runs": runs, "now": now}
-        )
+        await session.execute(_HOOK_OUTCOME_COUNTED, {**params, "runs": runs, "now": now})
     else:
-        await session.execute(_HOOK_OUTCOME, {"hook_id": hook_id, "error": error})
+        await session.execute(_HOOK_OUTCOME, params)
 
 
 # How a run ends, fenced by its claim. Built once: workers run it for every finished attempt.

@@ -173,7 +173,9 @@ function hookRow(hook) {
     h("td", {}, toggle),
     h("td", {}, h("a", { href: `/ui/hooks/${hook.id}/executions`,
       "aria-label": `Execution log of ${hook.name}` }, String(hook.executionCount))),
-    h("td", { class: "error-text" }, hook.lastError || ""),
+    hook.lastError || !hook.lastWarning
+      ? h("td", { class: "error-text" }, hook.lastError || "")
+      : h("td", { class: "warning-text" }, hook.lastWarning),
     h("td", {}, h("div", { class: "commands" },
       h("button", { type: "button", onclick: () => openTestDialog(hook) }, "Send test"),
       h("a", { class: "button", href: `/ui/rejections?path=${encodeURIComponent(path)}` }, "Rejections"),
