@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import httpx
 import typer
 
-from octipus.cli.client import URL_OPTION, print_json, server_url
+from octipus.cli.client import JSON_OPTION, URL_OPTION, Api, answer_json, fail, print_json
 from octipus.ingress.sign import SIGNABLE_PROVIDERS, sign_headers, stamp_body
 from octipus.ingress.verify import ALGORITHMS, ENCODINGS
 
@@ -26,7 +25,8 @@ EVENT_HEADERS: dict[str, tuple[str, str | None]] = {
 }
 
 
-def _read_data(data: str) -> bytes:
+def read_data(data: str) -> bytes:
+    """DATA as bytes: the text itself, or the file named after an @."""
     if data.startswith("@"):
         path = Path(data[1:])
         if not path.exists():
@@ -70,6 +70,7 @@ def register(app: typer.Typer) -> None:
         encoding: str = typer.Option("hex", "--encoding", help="hmac: hex or base64"),
         prefix: str = typer.Option("", "--prefix", help="hmac: text before the signature"),
         url: str | None = URL_OPTION,
+        json: bool = JSON_OPTION,
     ) -> None:
         """Sign DATA with SECRET as PROVIDER does and POST it to /api/webhooks/PATH."""
         if provider not in SIGNABLE_PROVIDERS:
@@ -79,7 +80,7 @@ def register(app: typer.Typer) -> None:
                 f"--algorithm must be one of {', '.join(ALGORITHMS)};"
                 f" --encoding one of {', '.join(ENCODINGS)}"
             )
-        body = stamp_body(provider, _read_data(data))
+        body = stamp_body(provider, read_data(data))
         try:
             signature = sign_headers(
                 provider,
@@ -97,16 +98,14 @@ def register(app: typer.Typer) -> None:
             **provider_headers(provider, event),
             **signature,
         }
-        target = f"{server_url(url)}/api/webhooks/{path.strip('/')}"
-        try:
-            response = httpx.post(target, content=body, headers=headers, timeout=30.0)
-        except httpx.HTTPError as exc:
-            typer.secho(f"could not reach {target}: {exc}", err=True, fg="red")
-            raise typer.Exit(1) from None
-        typer.echo(f"{response.status_code} {target}")
-        try:
-            print_json(response.json())
-        except ValueError:
-            typer.echo(response.text)
+        with Api(url, None, authenticated=False) as client:
+            target = f"/api/webhooks/{path.strip('/')}"
+            response = client.send("POST", target, content=body, headers=headers)
+            answer = answer_json(response, client.base)
         if not response.is_success:
-            raise typer.Exit(1)
+            fail(f"{answer['error']} (HTTP {response.status_code} from {client.base}{target})")
+        if json:
+            print_json(answer)
+        else:
+            typer.echo(f"{response.status_code} {client.base}{target}")
+            print_json(answer)

@@ -1,4 +1,5 @@
-"""hooks.last_warning: what the last run succeeded despite (e.g. notifyOwner had no channel)
+"""hooks.last_warning: what the last run succeeded despite (e.g. notifyOwner had no channel);
+api_tokens.prefix: the first characters of a token, to tell tokens apart in listings
 
 Revision ID: 0008
 Revises: 0005
@@ -19,8 +20,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("hooks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("last_warning", sa.Text(), nullable=True))
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("prefix", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.drop_column("prefix")
     with op.batch_alter_table("hooks", schema=None) as batch_op:
         batch_op.drop_column("last_warning")
