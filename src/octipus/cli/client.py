@@ -70,20 +70,12 @@ def _reason(exc: httpx.TransportError) -> str:
     return str(exc) or type(exc).__name__
 
 
-def answer_json(response: httpx.Response, base: str) -> Any:
-    """The JSON an Octipus answer carries; exit 4 when the answer is not Octipus's."""
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     try:
         body = response.json()
     except ValueError:
-        body = None
-    if not isinstance(body, dict) or (not response.is_success and "error" not in body):
-        kind = response.headers.get("content-type", "no content type").split(";")[0]
-        fail(
-            f"{base} does not answer like Octipus (HTTP {response.status_code}, {kind});"
-            " check OCTIPUS_URL or --url",
-            NOT_OCTIPUS,
-        )
-    return body
+        return None
+    return body if isinstance(body, dict) else None
 
 
 class Api:
@@ -111,10 +103,36 @@ class Api:
                 UNREACHABLE,
             )
 
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """The JSON of a 2xx answer; exit 3 on a rejected token, 1 with the server's message."""
+    def _check_octipus(self, response: httpx.Response) -> None:
+        """Exit 4 unless `base` serves Octipus's health check (asked only after an answer that
+        did not look like Octipus's, or a 404: a wrong URL prefix looks like one)."""
+        health = _json_object(self.send("GET", "/api/health")) or {}
+        if "status" in health and ("version" in health or "database" in health):
+            return
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        fail(
+            f"{self.base} does not answer like Octipus (HTTP {response.status_code}, {kind});"
+            " check OCTIPUS_URL or --url",
+            NOT_OCTIPUS,
+        )
+
+    def answer(self, response: httpx.Response, expect: str | None = None) -> dict[str, Any]:
+        """The JSON object of an Octipus answer: an error has `error`, a success the key `expect`
+        when given. Exit 4 when `base` is not Octipus, 1 when the answer is not as expected."""
+        body = _json_object(response)
+        wanted = "error" if not response.is_success else expect
+        as_expected = body is not None and (wanted is None or wanted in body)
+        if response.status_code == 404 or not as_expected:
+            self._check_octipus(response)
+        if body is None or not as_expected:
+            fail(f"unexpected answer from {self.base} (HTTP {response.status_code})")
+        return body
+
+    def call(self, method: str, path: str, expect: str | None = None, **kwargs: Any) -> Any:
+        """The JSON of a 2xx answer (which must have the key `expect` when given); exit 3 on a
+        rejected token, 1 with the server's message."""
         response = self.send(method, path, **kwargs)
-        body = answer_json(response, self.base)
+        body = self.answer(response, expect)
         if response.is_success:
             return body
         if response.status_code == 401:
@@ -124,17 +142,17 @@ class Api:
             )
         fail(f"{body['error']} (HTTP {response.status_code})")
 
-    def get(self, path: str, **kwargs: Any) -> Any:
-        return self.call("GET", path, **kwargs)
+    def get(self, path: str, expect: str | None = None, **kwargs: Any) -> Any:
+        return self.call("GET", path, expect, **kwargs)
 
-    def post(self, path: str, **kwargs: Any) -> Any:
-        return self.call("POST", path, **kwargs)
+    def post(self, path: str, expect: str | None = None, **kwargs: Any) -> Any:
+        return self.call("POST", path, expect, **kwargs)
 
-    def patch(self, path: str, **kwargs: Any) -> Any:
-        return self.call("PATCH", path, **kwargs)
+    def patch(self, path: str, expect: str | None = None, **kwargs: Any) -> Any:
+        return self.call("PATCH", path, expect, **kwargs)
 
-    def delete(self, path: str, **kwargs: Any) -> Any:
-        return self.call("DELETE", path, **kwargs)
+    def delete(self, path: str, expect: str | None = None, **kwargs: Any) -> Any:
+        return self.call("DELETE", path, expect, **kwargs)
 
 
 def api(url: str | None, token: str | None) -> Api:

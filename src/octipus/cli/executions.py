@@ -27,7 +27,7 @@ def list_executions(
         path = (
             f"/api/hooks/{find_hook(client, hook)['id']}/executions" if hook else "/api/executions"
         )
-        body = client.get(path, params=params)
+        body = client.get(path, "executions", params=params)
     if json:
         print_json(body)
         return

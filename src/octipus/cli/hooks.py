@@ -29,7 +29,7 @@ HOOK_OPTION = typer.Option(..., "--hook", help="The hook's name or id")
 
 def find_hook(client: Api, ref: str) -> dict[str, Any]:
     """The caller's hook whose id or name is `ref`; exit 1 naming the choices otherwise."""
-    hooks = client.get("/api/hooks")["hooks"]
+    hooks = client.get("/api/hooks", "hooks")["hooks"]
     found = [h for h in hooks if ref in (h["id"], h["name"])]
     if len(found) == 1:
         return dict(found[0])
@@ -45,7 +45,7 @@ def list_hooks(
 ) -> None:
     """List hooks: id, name, path, action, enabled, executions."""
     with api(url, token) as client:
-        hooks = client.get("/api/hooks")["hooks"]
+        hooks = client.get("/api/hooks", "hooks")["hooks"]
     if json:
         print_json(hooks)
         return
@@ -113,14 +113,14 @@ def apply(
     wanted = _load(file)
     report = []
     with api(url, token) as client:
-        existing = {h["name"]: h for h in client.get("/api/hooks")["hooks"]}
+        existing = {h["name"]: h for h in client.get("/api/hooks", "hooks")["hooks"]}
         for spec in wanted:
             current = existing.get(spec["name"])
             if current is None:
-                hook = client.post("/api/hooks", json=spec)["hook"]
+                hook = client.post("/api/hooks", "hook", json=spec)["hook"]
                 report.append({"name": hook["name"], "id": hook["id"], "change": "created"})
             else:
-                hook = client.patch(f"/api/hooks/{current['id']}", json=spec)["hook"]
+                hook = client.patch(f"/api/hooks/{current['id']}", "hook", json=spec)["hook"]
                 report.append({"name": hook["name"], "id": hook["id"], "change": "updated"})
     if json:
         print_json(report)
@@ -188,7 +188,7 @@ def test(
     with api(url, token) as client:
         found = find_hook(client, hook)
         body = {"data": payload, "headers": _headers(header)}
-        [execution] = client.post(f"/api/hooks/{found['id']}/test", json=body)["results"]
+        [execution] = client.post(f"/api/hooks/{found['id']}/test", "results", json=body)["results"]
     if json:
         print_json(execution)
     else:

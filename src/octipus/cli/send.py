@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from octipus.cli.client import JSON_OPTION, URL_OPTION, Api, answer_json, fail, print_json
+from octipus.cli.client import JSON_OPTION, URL_OPTION, Api, fail, print_json
 from octipus.ingress.sign import SIGNABLE_PROVIDERS, sign_headers, stamp_body
 from octipus.ingress.verify import ALGORITHMS, ENCODINGS
 
@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
         with Api(url, None, authenticated=False) as client:
             target = f"/api/webhooks/{path.strip('/')}"
             response = client.send("POST", target, content=body, headers=headers)
-            answer = answer_json(response, client.base)
+            answer = client.answer(response)
         if not response.is_success:
             fail(f"{answer['error']} (HTTP {response.status_code} from {client.base}{target})")
         if json:

@@ -116,7 +116,9 @@ def tokens_list(
 ) -> None:
     """List your tokens (id, first characters, created, user, name); never the tokens."""
     with api(url, token) as client:
-        tokens = client.get("/api/auth/tokens", params={"user": user} if user else None)["tokens"]
+        tokens = client.get("/api/auth/tokens", "tokens", params={"user": user} if user else None)[
+            "tokens"
+        ]
     if json:
         print_json(tokens)
         return
