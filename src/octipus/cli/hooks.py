@@ -155,7 +155,7 @@ def delete(
     """Delete a hook (its executions go with it)."""
     with api(url, token) as client:
         found = find_hook(client, hook)
-        client.delete(f"/api/hooks/{found['id']}")
+        client.delete(f"/api/hooks/{found['id']}", "deleted")
     report = {"name": found["name"], "id": found["id"], "change": "deleted"}
     if json:
         print_json(report)

@@ -30,12 +30,12 @@ T = TypeVar("T")
 
 
 async def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    from octipus.app import prepare_database
+    """`work` on the database the server made (and migrated: `octipus db upgrade` after an
+    update when the server has not started since)."""
     from octipus.runtime import Runtime  # not at import: `octipus serve` sets up metrics first
 
     runtime = Runtime.create(existing_database(Settings()))
     try:
-        await prepare_database(runtime)
         async with runtime.sessions.begin() as session:
             return await work(session)
     finally:
@@ -135,7 +135,9 @@ def tokens_revoke(
 ) -> None:
     """Revoke a token: it stops working at once, on every server process."""
     with api(url, token) as client:
-        answer = client.delete(f"/api/auth/tokens/{urllib.parse.quote(token_id, safe='')}")
+        answer = client.delete(
+            f"/api/auth/tokens/{urllib.parse.quote(token_id, safe='')}", "revoked"
+        )
     if json:
         print_json(answer)
     else:
