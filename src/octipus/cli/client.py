@@ -155,10 +155,6 @@ class Api:
         return self.call("DELETE", path, expect, **kwargs)
 
 
-def api(url: str | None, token: str | None) -> Api:
-    return Api(url, token)
-
-
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from octipus.cli.client import JSON_OPTION, TOKEN_OPTION, URL_OPTION, api, print_json
+from octipus.cli.client import JSON_OPTION, TOKEN_OPTION, URL_OPTION, Api, print_json
 from octipus.cli.hooks import find_hook
 
 app = typer.Typer(no_args_is_help=True, help="Execution log.")
@@ -23,7 +23,7 @@ def list_executions(
     params: dict[str, str | int] = {"limit": limit}
     if status:
         params["status"] = status
-    with api(url, token) as client:
+    with Api(url, token) as client:
         path = (
             f"/api/hooks/{find_hook(client, hook)['id']}/executions" if hook else "/api/executions"
         )

@@ -17,7 +17,6 @@ from octipus.cli.client import (
     TOKEN_OPTION,
     URL_OPTION,
     Api,
-    api,
     fail,
     print_json,
 )
@@ -44,7 +43,7 @@ def list_hooks(
     url: str | None = URL_OPTION, token: str | None = TOKEN_OPTION, json: bool = JSON_OPTION
 ) -> None:
     """List hooks: id, name, path, action, enabled, executions."""
-    with api(url, token) as client:
+    with Api(url, token) as client:
         hooks = client.get("/api/hooks", "hooks")["hooks"]
     if json:
         print_json(hooks)
@@ -112,7 +111,7 @@ def apply(
     `$${NAME}` is a literal `${NAME}`."""
     wanted = _load(file)
     report = []
-    with api(url, token) as client:
+    with Api(url, token) as client:
         existing = {h["name"]: h for h in client.get("/api/hooks", "hooks")["hooks"]}
         for spec in wanted:
             current = existing.get(spec["name"])
@@ -137,7 +136,7 @@ def show(
     json: bool = JSON_OPTION,
 ) -> None:
     """Show one hook (secrets masked) as YAML, or JSON with --json."""
-    with api(url, token) as client:
+    with Api(url, token) as client:
         found = find_hook(client, hook)
     if json:
         print_json(found)
@@ -153,7 +152,7 @@ def delete(
     json: bool = JSON_OPTION,
 ) -> None:
     """Delete a hook (its executions go with it)."""
-    with api(url, token) as client:
+    with Api(url, token) as client:
         found = find_hook(client, hook)
         client.delete(f"/api/hooks/{found['id']}", "deleted")
     report = {"name": found["name"], "id": found["id"], "change": "deleted"}
@@ -185,7 +184,7 @@ def test(
         payload = _json.loads(read_data(data))
     except ValueError as exc:
         raise typer.BadParameter(f"--data is not JSON ({exc})") from None
-    with api(url, token) as client:
+    with Api(url, token) as client:
         found = find_hook(client, hook)
         body = {"data": payload, "headers": _headers(header)}
         [execution] = client.post(f"/api/hooks/{found['id']}/test", "results", json=body)["results"]

@@ -16,7 +16,7 @@ from octipus.cli.client import (
     JSON_OPTION,
     TOKEN_OPTION,
     URL_OPTION,
-    api,
+    Api,
     existing_database,
     fail,
     print_json,
@@ -115,10 +115,9 @@ def tokens_list(
     json: bool = JSON_OPTION,
 ) -> None:
     """List your tokens (id, first characters, created, user, name); never the tokens."""
-    with api(url, token) as client:
-        tokens = client.get("/api/auth/tokens", "tokens", params={"user": user} if user else None)[
-            "tokens"
-        ]
+    with Api(url, token) as client:
+        params = {"user": user} if user else None
+        tokens = client.get("/api/auth/tokens", "tokens", params=params)["tokens"]
     if json:
         print_json(tokens)
         return
@@ -134,7 +133,7 @@ def tokens_revoke(
     json: bool = JSON_OPTION,
 ) -> None:
     """Revoke a token: it stops working at once, on every server process."""
-    with api(url, token) as client:
+    with Api(url, token) as client:
         answer = client.delete(
             f"/api/auth/tokens/{urllib.parse.quote(token_id, safe='')}", "revoked"
         )
