@@ -87,7 +87,7 @@ async def get_tokens(
 async def delete_token(token_id: str, user: UserDep, session: SessionDep) -> dict[str, Any]:
     """Revoke a token of yours (admins: anyone's); it stops working at once."""
     if not await revoke_token(session, user, token_id):
-        raise ApiError(404, f"No token {token_id} of yours; GET /api/auth/tokens lists them")
+        raise ApiError(404, f"No token {token_id[:40]} of yours; GET /api/auth/tokens lists them")
     await session.commit()
     return {"revoked": True, "id": token_id}
 
