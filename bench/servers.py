@@ -145,8 +145,8 @@ class Server:
 
 class Octipus(Server):
     """Octipus started as `make run` starts it, in a scratch directory as its working directory:
-    `octipus db upgrade`, then `octipus serve` (or `command`), with no OCTIPUS_* variable from the
-    caller's environment: the defaults (SQLite in ./data, worker on, log level info), a free port,
+    `octipus db upgrade --create`, then `octipus serve` (or `command`), with no OCTIPUS_* variable
+    from the caller's environment: the defaults (SQLite in ./data, worker on), a free port,
     and `env` on top. The admin token is the one the first start writes to data/admin-token."""
 
     name = "octipus"
@@ -181,7 +181,10 @@ class Octipus(Server):
         octipus = [sys.executable, "-m", "octipus"]
         if self.upgrade:
             done = subprocess.run(
-                [*octipus, "db", "upgrade"], env=self.env, cwd=self.dir, capture_output=True
+                [*octipus, "db", "upgrade", "--create"],
+                env=self.env,
+                cwd=self.dir,
+                capture_output=True,
             )
             if done.returncode != 0:
                 raise RuntimeError(f"octipus db upgrade failed:\n{done.stdout!r}{done.stderr!r}")

@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,9 +49,71 @@ async def create_token(
 ) -> str:
     """Store a new token for `user` and return its plain text (the only time it is seen)."""
     plain = token or generate_token()
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(plain), name=name))
+    session.add(
+        ApiToken(
+            user_id=user.id, token_hash=hash_token(plain), name=name, prefix=shown_prefix(plain)
+        )
+    )
     await session.flush()
     return plain
+
+
+def shown_prefix(token: str) -> str:
+    """The start of a token that listings show: at most 8 characters and a quarter of it (a
+    short OCTIPUS_BOOTSTRAP_TOKEN keeps most of its characters hidden)."""
+    return token[: min(8, len(token) // 4)]
+
+
+def token_json(token: ApiToken, user_name: str) -> dict[str, Any]:
+    """A token as listings show it: never the token, only its first characters."""
+    return {
+        "id": token.id,
+        "name": token.name,
+        "user": user_name,
+        "prefix": token.prefix,
+        "createdAt": token.created_at.isoformat(),
+    }
+
+
+async def list_tokens(session: AsyncSession, user: User) -> list[dict[str, Any]]:
+    """`user`'s tokens, oldest first."""
+    tokens = await session.scalars(
+        sa.select(ApiToken)
+        .where(ApiToken.user_id == user.id)
+        .order_by(ApiToken.created_at, ApiToken.id)
+    )
+    return [token_json(t, user.name) for t in tokens]
+
+
+async def revoke_token(session: AsyncSession, actor: User, token_id: str) -> bool:
+    """Delete the token `token_id` if it is `actor`'s or `actor` is an admin; whether it was.
+    Every request looks its token up in the database, so a revoked token fails at once on
+    every serving process and node."""
+    query = sa.delete(ApiToken).where(ApiToken.id == token_id)
+    if not actor.is_admin:
+        query = query.where(ApiToken.user_id == actor.id)
+    result = await session.execute(query.execution_options(synchronize_session=False))
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+async def list_users(session: AsyncSession) -> list[dict[str, Any]]:
+    """Every user with how many tokens they hold, oldest first."""
+    rows = await session.execute(
+        sa.select(User, sa.func.count(ApiToken.id))
+        .outerjoin(ApiToken, ApiToken.user_id == User.id)
+        .group_by(User.id)
+        .order_by(User.created_at, User.id)
+    )
+    return [
+        {
+            "id": user.id,
+            "name": user.name,
+            "isAdmin": user.is_admin,
+            "tokens": count,
+            "createdAt": user.created_at.isoformat(),
+        }
+        for user, count in rows
+    ]
 
 
 async def user_for_token(session: AsyncSession, token: str) -> User | None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from octipus import __version__
 from octipus.accounts import bootstrap_admin
@@ -26,6 +25,7 @@ from octipus.api import (
 from octipus.api.errors import install_error_handlers
 from octipus.api.front import OctipusApp
 from octipus.api.ingress_schema import document_ingress
+from octipus.api.responses import StoredJSONResponse
 from octipus.config import Settings
 from octipus.db.engine import schema_lock, upgrade_schema
 from octipus.db.reseal import prepare_secrets
@@ -129,6 +129,7 @@ def create_app(
             await group.start(runtime)
         if is_main:
             log.info("octipus ready", extra={"url": settings.base_url, "worker": run_worker})
+            print(f"  Open {settings.client_url}/\n", flush=True)
         try:
             yield
         finally:
@@ -145,7 +146,7 @@ def create_app(
         title="Octipus Hooks",
         version=__version__,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        default_response_class=StoredJSONResponse,
     )
     install_error_handlers(app)
     document_ingress(app)

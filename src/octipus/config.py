@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     # Deepest nesting of arrays/objects accepted in a JSON body or hook config (400 beyond);
     # below 254, the deepest orjson writes.
     max_json_depth: int = Field(64, ge=1, le=253)
-    log_level: str = "info"
+    # "warning" keeps a start quiet (the admin token and the URL); "info" logs each start step.
+    log_level: str = "warning"
     log_format: Literal["text", "json"] = "text"
     bootstrap_token: str | None = None
     # Keys that encrypt webhook and signing secrets in the database (comma-separated Fernet keys,
@@ -130,6 +131,15 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """External base URL shown to users (the public URL behind a tunnel, else the bind)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def client_url(self) -> str:
+        """Where a client on this machine reaches the server: the public URL, else the bind
+        address (a wildcard bind is reached on 127.0.0.1)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     @property
     def serving_processes(self) -> int:

@@ -389,3 +389,17 @@ def test_a_paused_hook_shows_why_and_resumes_in_one_click(
     expect(page.get_by_role("alert")).to_contain_text(f'Resumed "{hook["name"]}"')
     expect(row.get_by_role("switch")).to_be_checked()
     assert api_hook(server, hook["id"]).json()["hook"]["pausedReason"] is None
+
+
+def test_tokens_page_lists_tokens_and_revokes_one(page: Page, server: ServerProcess) -> None:
+    spare = server.cli("tokens", "create", "admin", "--name", "ui-spare").stdout.strip()
+    sign_in(page, server, "/ui/settings/tokens")
+    row = page.get_by_role("row").filter(has_text="ui-spare")
+    expect(row).to_contain_text(f"{spare[:8]}…")
+    expect(page.locator("main")).not_to_contain_text(spare)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke token ui-spare").click()
+    expect(page.get_by_text('Revoked "ui-spare".')).to_be_visible()
+    expect(row).to_have_count(0)
+    with server.client(token=spare) as client:
+        assert client.get("/api/hooks").status_code == 401

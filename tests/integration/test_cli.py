@@ -7,6 +7,7 @@ import os
 import stat
 from pathlib import Path
 
+from octipus.actions.agent import NO_CHANNEL_WARNING
 from tests.support.hooks import make_hook, unique_path
 from tests.support.server import ServerProcess
 from tests.support.signing import FIXTURES
@@ -40,6 +41,8 @@ def test_send_signs_and_posts_a_fixture(server: ServerProcess):
     )
     assert done.stdout.startswith("202 ")
     assert json.loads(done.stdout.split("\n", 1)[1])["accepted"] is True
+    as_json = server.cli("send", path, "--secret", "cli-secret-1", "--json")
+    assert json.loads(as_json.stdout)["accepted"] is True
 
 
 def test_send_with_the_wrong_secret_exits_nonzero_and_shows_why(server: ServerProcess):
@@ -48,7 +51,7 @@ def test_send_with_the_wrong_secret_exits_nonzero_and_shows_why(server: ServerPr
         make_hook(c, path, secret="cli-secret-1")
     done = server.cli("send", path, "--secret", "wrong", "--data", "{}", check=False)
     assert done.returncode == 1
-    assert "signature mismatch" in done.stdout
+    assert "signature mismatch" in done.stderr
 
 
 def test_hooks_apply_creates_then_updates_by_name(server: ServerProcess, tmp_path: Path):
@@ -90,3 +93,35 @@ def test_first_start_writes_the_admin_token_file_with_mode_0600(server_factory):
     assert token in server.logs()
     with server.client(token=token) as c:
         assert c.get("/api/hooks").status_code == 200
+
+
+def test_hooks_show_test_and_delete_find_a_hook_by_name_or_id(server: ServerProcess):
+    path = unique_path()
+    with server.client() as c:
+        hook = make_hook(
+            c,
+            path,
+            secret="cli-secret-2",
+            name=f"by-name-{path}",
+            action="spawn_agent",
+            actionConfig={"agentPrompt": "Summarise.", "notifyOwner": True},
+        )
+
+    shown = json.loads(server.cli("hooks", "show", "--hook", hook["name"], "--json").stdout)
+    assert shown["id"] == hook["id"]
+    assert shown["triggerConfig"]["webhookSecret"] != "cli-secret-2"  # masked
+    assert f"name: {hook['name']}" in server.cli("hooks", "show", "--hook", hook["id"]).stdout
+
+    tested = server.cli("hooks", "test", "--hook", hook["name"], "-d", '{"n": 1}', "--json")
+    execution = json.loads(tested.stdout)
+    assert execution["status"] == "success" and execution["source"] == "manual_test"
+    assert execution["result"]["warnings"] == [NO_CHANNEL_WARNING]
+    listed = server.cli("executions", "list", "--hook", hook["name"], "--json").stdout
+    assert [e["id"] for e in json.loads(listed)["executions"]] == [execution["id"]]
+    human = server.cli("hooks", "test", "--hook", hook["name"]).stdout
+    assert human.startswith("success ") and f"warning: {NO_CHANNEL_WARNING}" in human
+
+    deleted = json.loads(server.cli("hooks", "delete", "--hook", hook["id"], "--json").stdout)
+    assert deleted == {"name": hook["name"], "id": hook["id"], "change": "deleted"}
+    with server.client() as c:
+        assert c.get(f"/api/hooks/{hook['id']}").status_code == 404

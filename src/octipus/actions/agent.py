@@ -6,7 +6,8 @@ import asyncio
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from octipus.actions.base import ActionContext, ActionError, ConfigError, RetryableError
-from octipus.channels.notifier import notify_owner
+from octipus.channels.linking import verified_bindings
+from octipus.channels.notifier import send_to_bindings
 from octipus.db.tables import User
 from octipus.hooks.templates import render
 from octipus.runtime import Runtime
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 # installations never run an agent.
 
 DEFAULT_AGENT_PROMPT = "A webhook event was received. Summarise it concisely for the owner."
+# notifyOwner is a courtesy on top of the summary: with nowhere to send it, the run still
+# succeeds (the summary is in the result) and says what to do.
+NO_CHANNEL_WARNING = "notifyOwner: no verified channel — link a channel in Settings → Channels"
 
 
 def _optional_text(config: dict[str, Any], field: str) -> str | None:
@@ -143,11 +147,16 @@ class AgentAction:
     async def _notify(ctx: ActionContext, text: str, result: dict[str, Any]) -> None:
         """Send the output to the owner's verified channels; record where it went.
 
-        A failed delivery fails the execution with the agent's output kept in the result;
-        retryable channel failures (platform 5xx, 429) retry the execution.
+        No verified channel is a warning in the result, not a failure. A failed delivery fails
+        the execution with the agent's output kept in the result; retryable channel failures
+        (platform 5xx, 429) retry the execution.
         """
+        bindings = await verified_bindings(ctx.runtime, ctx.owner.id)
+        if not bindings:
+            result.update(notified=[], warnings=[NO_CHANNEL_WARNING])
+            return
         try:
-            result["notified"] = await notify_owner(ctx.runtime, ctx.owner.id, text)
+            result["notified"] = await send_to_bindings(ctx.runtime, bindings, text)
         except RetryableError as exc:
             result.update(error=str(exc), notified=(exc.result or {}).get("deliveries", []))
             raise RetryableError(str(exc), retry_after=exc.retry_after, result=result) from None

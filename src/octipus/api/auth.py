@@ -1,12 +1,14 @@
-"""The signed-in user and their channel bindings (Settings → Channels, DESIGN §6)."""
+"""The signed-in user, their API tokens (Settings → Tokens) and their channel bindings
+(Settings → Channels)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from octipus.accounts import AccountError, find_user, list_tokens, revoke_token
 from octipus.actions.base import ActionError, RetryableError
 from octipus.api.deps import RuntimeDep, SessionDep, UserDep
 from octipus.api.errors import ApiError
@@ -58,6 +60,36 @@ async def me(user: UserDep, session: SessionDep) -> dict[str, Any]:
         "createdAt": user.created_at.isoformat(),
         "channelBindings": [binding_json(b) for b in await list_bindings(session, user.id)],
     }
+
+
+@router.get("/tokens")
+async def get_tokens(
+    user: UserDep,
+    session: SessionDep,
+    of: str | None = Query(
+        None, alias="user", max_length=200, description="Admins: another user's name"
+    ),
+) -> dict[str, Any]:
+    """Your API tokens (an admin may ask for another user's): id, name, first characters and
+    creation time; never the token itself."""
+    owner = user
+    if of is not None and of != user.name:
+        if not user.is_admin:
+            raise ApiError(403, "Only admins may list another user's tokens; leave out ?user=")
+        try:
+            owner = await find_user(session, of)
+        except AccountError as exc:
+            raise ApiError(404, str(exc)) from None
+    return {"tokens": await list_tokens(session, owner)}
+
+
+@router.delete("/tokens/{token_id}")
+async def delete_token(token_id: str, user: UserDep, session: SessionDep) -> dict[str, Any]:
+    """Revoke a token of yours (admins: anyone's); it stops working at once."""
+    if not await revoke_token(session, user, token_id):
+        raise ApiError(404, f"No token {token_id[:40]} of yours; GET /api/auth/tokens lists them")
+    await session.commit()
+    return {"revoked": True, "id": token_id}
 
 
 @router.get("/channel-bindings")

@@ -7,8 +7,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from octipus.api.responses import StoredJSONResponse
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,9 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_response(status_code: int, message: str, **extra: Any) -> ORJSONResponse:
+def error_response(status_code: int, message: str, **extra: Any) -> StoredJSONResponse:
     headers = extra.pop("headers", None)
-    return ORJSONResponse({"error": message, **extra}, status_code=status_code, headers=headers)
+    return StoredJSONResponse({"error": message, **extra}, status_code=status_code, headers=headers)
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -35,11 +36,11 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> ORJSONResponse:
+    async def _api_error(_: Request, exc: ApiError) -> StoredJSONResponse:
         return error_response(exc.status_code, exc.message, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> StoredJSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = "Not found: check the URL (the API lives under /api/)"
@@ -53,7 +54,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation_error(_: Request, exc: RequestValidationError) -> StoredJSONResponse:
         details = [
             {"field": _location(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
             for e in exc.errors()

@@ -1,7 +1,7 @@
 """Send a text to a user's verified bindings: split per platform, in order, each binding once.
 
-`notify_owner` is what other features call (agents' `notifyOwner`); the notify action uses
-`send_to_bindings` with the targets it resolved.
+`notify_owner` is what tools call (`messaging.notify`); the notify action and agents'
+`notifyOwner` use `send_to_bindings` with the bindings they resolved.
 """
 
 from __future__ import annotations

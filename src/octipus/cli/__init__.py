@@ -8,7 +8,9 @@ from octipus.cli import db, executions, hooks, listen, secrets, send, serve, use
 from octipus.files import use_private_umask
 
 app = typer.Typer(
-    no_args_is_help=True, help="Octipus Hooks: verified webhooks in, durable actions out."
+    no_args_is_help=True,
+    help="Octipus Hooks: verified webhooks in, durable actions out.",
+    pretty_exceptions_show_locals=False,  # a crash's report must not print tokens or secrets
 )
 serve.register(app)
 send.register(app)

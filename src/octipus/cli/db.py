@@ -1,4 +1,4 @@
-"""`octipus db upgrade`."""
+"""`octipus db upgrade [--create]`."""
 
 from __future__ import annotations
 
@@ -6,18 +6,23 @@ import asyncio
 
 import typer
 
+from octipus.cli.client import existing_database
 from octipus.config import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Database schema.")
 
 
 @app.command()
-def upgrade() -> None:
+def upgrade(
+    create: bool = typer.Option(False, "--create", help="Make the SQLite file if it is missing."),
+) -> None:
     """Apply all migrations (the server also does this on start)."""
     from octipus.db.engine import create_engine, schema_lock, upgrade_schema
 
+    settings = Settings() if create else existing_database(Settings())
+
     async def _run() -> None:
-        engine = create_engine(Settings())
+        engine = create_engine(settings)
         try:
             async with schema_lock(engine):  # other nodes may be starting (and migrating) now
                 await upgrade_schema(engine)

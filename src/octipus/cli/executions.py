@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from octipus.cli.client import JSON_OPTION, TOKEN_OPTION, URL_OPTION, api, check, print_json
+from octipus.cli.client import JSON_OPTION, TOKEN_OPTION, URL_OPTION, Api, print_json
+from octipus.cli.hooks import find_hook
 
 app = typer.Typer(no_args_is_help=True, help="Execution log.")
 
 
 @app.command("list")
 def list_executions(
-    hook: str | None = typer.Option(None, "--hook", help="Only this hook's executions"),
+    hook: str | None = typer.Option(None, "--hook", help="Only this hook's (name or id)"),
     status: str | None = typer.Option(None, "--status"),
     limit: int = typer.Option(20, "--limit"),
     url: str | None = URL_OPTION,
@@ -22,9 +23,11 @@ def list_executions(
     params: dict[str, str | int] = {"limit": limit}
     if status:
         params["status"] = status
-    path = f"/api/hooks/{hook}/executions" if hook else "/api/executions"
-    with api(url, token) as client:
-        body = check(client.get(path, params=params))
+    with Api(url, token) as client:
+        path = (
+            f"/api/hooks/{find_hook(client, hook)['id']}/executions" if hook else "/api/executions"
+        )
+        body = client.get(path, "executions", params=params)
     if json:
         print_json(body)
         return

@@ -1,7 +1,9 @@
-"""`octipus hooks list` and `octipus hooks apply -f hooks.yaml` (create or update by name)."""
+"""`octipus hooks list | show | delete | test` and `octipus hooks apply -f hooks.yaml` (create or
+update by name)."""
 
 from __future__ import annotations
 
+import json as _json
 import os
 import re
 from pathlib import Path
@@ -10,9 +12,30 @@ from typing import Any
 import typer
 import yaml
 
-from octipus.cli.client import JSON_OPTION, TOKEN_OPTION, URL_OPTION, api, check, print_json
+from octipus.cli.client import (
+    JSON_OPTION,
+    TOKEN_OPTION,
+    URL_OPTION,
+    Api,
+    fail,
+    print_json,
+)
+from octipus.cli.send import read_data
 
 app = typer.Typer(no_args_is_help=True, help="Hooks.")
+HOOK_OPTION = typer.Option(..., "--hook", help="The hook's name or id")
+
+
+def find_hook(client: Api, ref: str) -> dict[str, Any]:
+    """The caller's hook whose id or name is `ref`; exit 1 naming the choices otherwise."""
+    hooks = client.get("/api/hooks", "hooks")["hooks"]
+    found = [h for h in hooks if ref in (h["id"], h["name"])]
+    if len(found) == 1:
+        return dict(found[0])
+    if found:
+        fail(f"{len(found)} hooks are named {ref!r}: pass --hook with the id of one")
+    names = ", ".join(sorted(h["name"] for h in hooks)) or "none yet"
+    fail(f"no hook named or with id {ref!r} (yours: {names}); `octipus hooks list` shows them")
 
 
 @app.command("list")
@@ -20,8 +43,8 @@ def list_hooks(
     url: str | None = URL_OPTION, token: str | None = TOKEN_OPTION, json: bool = JSON_OPTION
 ) -> None:
     """List hooks: id, name, path, action, enabled, executions."""
-    with api(url, token) as client:
-        hooks = check(client.get("/api/hooks"))["hooks"]
+    with Api(url, token) as client:
+        hooks = client.get("/api/hooks", "hooks")["hooks"]
     if json:
         print_json(hooks)
         return
@@ -88,18 +111,90 @@ def apply(
     `$${NAME}` is a literal `${NAME}`."""
     wanted = _load(file)
     report = []
-    with api(url, token) as client:
-        existing = {h["name"]: h for h in check(client.get("/api/hooks"))["hooks"]}
+    with Api(url, token) as client:
+        existing = {h["name"]: h for h in client.get("/api/hooks", "hooks")["hooks"]}
         for spec in wanted:
             current = existing.get(spec["name"])
             if current is None:
-                hook = check(client.post("/api/hooks", json=spec))["hook"]
+                hook = client.post("/api/hooks", "hook", json=spec)["hook"]
                 report.append({"name": hook["name"], "id": hook["id"], "change": "created"})
             else:
-                hook = check(client.patch(f"/api/hooks/{current['id']}", json=spec))["hook"]
+                hook = client.patch(f"/api/hooks/{current['id']}", "hook", json=spec)["hook"]
                 report.append({"name": hook["name"], "id": hook["id"], "change": "updated"})
     if json:
         print_json(report)
     else:
         for r in report:
             typer.echo(f"{r['change']:8} {r['name']} ({r['id']})")
+
+
+@app.command("show")
+def show(
+    hook: str = HOOK_OPTION,
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    json: bool = JSON_OPTION,
+) -> None:
+    """Show one hook (secrets masked) as YAML, or JSON with --json."""
+    with Api(url, token) as client:
+        found = find_hook(client, hook)
+    if json:
+        print_json(found)
+    else:
+        typer.echo(yaml.safe_dump(found, sort_keys=False, allow_unicode=True).rstrip())
+
+
+@app.command("delete")
+def delete(
+    hook: str = HOOK_OPTION,
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    json: bool = JSON_OPTION,
+) -> None:
+    """Delete a hook (its executions go with it)."""
+    with Api(url, token) as client:
+        found = find_hook(client, hook)
+        client.delete(f"/api/hooks/{found['id']}", "deleted")
+    report = {"name": found["name"], "id": found["id"], "change": "deleted"}
+    if json:
+        print_json(report)
+    else:
+        typer.echo(f"deleted  {found['name']} ({found['id']})")
+
+
+def _headers(values: list[str]) -> dict[str, str]:
+    pairs = [v.partition(":") for v in values]
+    if any(not sep or not name.strip() for name, sep, _ in pairs):
+        raise typer.BadParameter("--header takes NAME:VALUE, e.g. X-GitHub-Event:push")
+    return {name.strip(): value.strip() for name, _, value in pairs}
+
+
+@app.command("test")
+def test(
+    hook: str = HOOK_OPTION,
+    data: str = typer.Option("{}", "--data", "-d", help="JSON text, or @file"),
+    header: list[str] = typer.Option([], "--header", "-H", help="NAME:VALUE, repeatable"),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    json: bool = JSON_OPTION,
+) -> None:
+    """Run the hook's action now with DATA (no signature needed; one attempt). Exits 1 when the
+    run does not succeed."""
+    try:
+        payload = _json.loads(read_data(data))
+    except ValueError as exc:
+        raise typer.BadParameter(f"--data is not JSON ({exc})") from None
+    with Api(url, token) as client:
+        found = find_hook(client, hook)
+        body = {"data": payload, "headers": _headers(header)}
+        [execution] = client.post(f"/api/hooks/{found['id']}/test", "results", json=body)["results"]
+    if json:
+        print_json(execution)
+    else:
+        typer.echo(f"{execution['status']:8} {found['name']}  execution {execution['id']}")
+        for line in (execution.get("result") or {}).get("warnings") or []:
+            typer.echo(f"warning: {line}")
+        if execution.get("error"):
+            typer.echo(f"error: {execution['error']}")
+    if execution["status"] != "success":
+        raise typer.Exit(1)

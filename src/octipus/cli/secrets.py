@@ -8,6 +8,7 @@ from typing import NoReturn
 
 import typer
 
+from octipus.cli.client import existing_database
 from octipus.config import Settings
 from octipus.db.keyring import ENV_NAME, Keyring, generate_key, load_keyring, write_key_file
 
@@ -60,7 +61,7 @@ def generate() -> None:
 def rotate() -> None:
     """Encrypt with a new key from now on and every stored secret with it; the old keys stay
     in the key file to decrypt until `octipus secrets drop-old-keys`."""
-    settings = Settings()
+    settings = existing_database(Settings())
     keyring = _file_keyring(settings)
     write_key_file(settings.secret_key_file, [generate_key(), *keyring.keys])
     rows = _reseal(settings)
@@ -73,7 +74,7 @@ def rotate() -> None:
 @app.command("drop-old-keys")
 def drop_old() -> None:
     """Encrypt any secret still under an old key with the current one, then forget the old keys."""
-    settings = Settings()
+    settings = existing_database(Settings())
     keyring = _file_keyring(settings)
     rows = _reseal(settings)
     write_key_file(settings.secret_key_file, [keyring.keys[0]])

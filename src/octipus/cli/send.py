@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import httpx
 import typer
 
-from octipus.cli.client import URL_OPTION, print_json, server_url
+from octipus.cli.client import JSON_OPTION, URL_OPTION, Api, fail, print_json
 from octipus.ingress.providers.mac import ALGORITHMS, ENCODINGS
 from octipus.ingress.providers.registry import BY_NAME, SIGNABLE_PROVIDERS, sign_headers, stamp_body
 
 
-def _read_data(data: str) -> bytes:
+def read_data(data: str) -> bytes:
+    """DATA as bytes: the text itself, or the file named after an @."""
     if data.startswith("@"):
         path = Path(data[1:])
         if not path.exists():
@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
         encoding: str = typer.Option("hex", "--encoding", help="hmac: hex or base64"),
         prefix: str = typer.Option("", "--prefix", help="hmac: text before the signature"),
         url: str | None = URL_OPTION,
+        json: bool = JSON_OPTION,
     ) -> None:
         """Sign DATA with SECRET as PROVIDER does and POST it to /api/webhooks/PATH."""
         if provider not in SIGNABLE_PROVIDERS:
@@ -65,38 +66,36 @@ def register(app: typer.Typer) -> None:
                 f"--algorithm must be one of {', '.join(ALGORITHMS)};"
                 f" --encoding one of {', '.join(ENCODINGS)}"
             )
-        body = stamp_body(provider, _read_data(data))
-        target = BY_NAME[provider].signed_url(
-            f"{server_url(url)}/api/webhooks/{path.strip('/')}", body, content_type
-        )
-        try:
-            signature = sign_headers(
-                provider,
-                secret,
-                body,
-                url=target,
-                content_type=content_type,
-                signature_header=signature_header,
-                algorithm=algorithm,
-                encoding=encoding,
-                prefix=prefix,
+        body = stamp_body(provider, read_data(data))
+        with Api(url, None, authenticated=False) as client:
+            target = BY_NAME[provider].signed_url(
+                f"{client.base}/api/webhooks/{path.strip('/')}", body, content_type
             )
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
-        headers = {
-            "Content-Type": content_type,
-            **provider_headers(provider, event),
-            **signature,
-        }
-        try:
-            response = httpx.post(target, content=body, headers=headers, timeout=30.0)
-        except httpx.HTTPError as exc:
-            typer.secho(f"could not reach {target}: {exc}", err=True, fg="red")
-            raise typer.Exit(1) from None
-        typer.echo(f"{response.status_code} {target}")
-        try:
-            print_json(response.json())
-        except ValueError:
-            typer.echo(response.text)
+            try:
+                signature = sign_headers(
+                    provider,
+                    secret,
+                    body,
+                    url=target,
+                    content_type=content_type,
+                    signature_header=signature_header,
+                    algorithm=algorithm,
+                    encoding=encoding,
+                    prefix=prefix,
+                )
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from None
+            headers = {
+                "Content-Type": content_type,
+                **provider_headers(provider, event),
+                **signature,
+            }
+            response = client.send("POST", target, content=body, headers=headers)
+            answer = client.answer(response)
         if not response.is_success:
-            raise typer.Exit(1)
+            fail(f"{answer['error']} (HTTP {response.status_code} from {target})")
+        if json:
+            print_json(answer)
+        else:
+            typer.echo(f"{response.status_code} {target}")
+            print_json(answer)

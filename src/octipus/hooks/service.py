@@ -267,6 +267,7 @@ def hook_json(hook: Hook) -> dict[str, Any]:
         "autoPauseAfter": hook.auto_pause_after,
         "pausedReason": hook.paused_reason,
         "pausedAt": _iso(hook.paused_at),
+        "lastWarning": hook.last_warning,
         "createdAt": _iso(hook.created_at),
         "updatedAt": _iso(hook.updated_at),
     }

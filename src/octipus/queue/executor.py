@@ -191,6 +191,14 @@ def _finish(run: Run, outcome: Outcome, now: datetime) -> Finish:
     )
 
 
+def _warning(result: dict[str, Any] | None) -> str | None:
+    """The hook's lastWarning from a run's `result.warnings` (None when it has none)."""
+    warnings = (result or {}).get("warnings")
+    if not isinstance(warnings, list) or not warnings:
+        return None
+    return "; ".join(str(w) for w in warnings)
+
+
 async def store_outcomes(
     session: AsyncSession, finished: list[tuple[Run, Outcome]], worker_id: str
 ) -> dict[str, HookTally]:
@@ -207,7 +215,9 @@ async def store_outcomes(
             log.warning("execution claim lost; outcome dropped", extra={"execution": run.claim.id})
             continue
         counts = outcome.status != "retrying" and not run.counted
-        tally = HookTally(outcome.error, int(counts), now if counts else None)
+        tally = HookTally(
+            outcome.error, _warning(outcome.result), int(counts), now if counts else None
+        )
         hook_id = run.claim.hook_id
         tallies[hook_id] = tallies[hook_id].then(tally) if hook_id in tallies else tally
         EXECUTIONS_FINISHED.labels(outcome.status, run.hook.action).inc()

@@ -457,24 +457,32 @@ async def reserve_hook_run(session: AsyncSession, hook: Hook, now: datetime) -> 
 
 @dataclass
 class HookTally:
-    """Finished runs of one hook not yet written to its row: the last one's error (None after a
-    success), how many to add to executionCount (those not counted when claimed), and when the
-    last counted one ended."""
+    """Finished runs of one hook not yet written to its row: the last one's error and warning
+    (None when it had none), how many to add to executionCount (those not counted when
+    claimed), and when the last counted one ended."""
 
     error: str | None
+    warning: str | None
     runs: int
     last_at: datetime | None
 
     def then(self, later: HookTally) -> HookTally:
         """This tally followed by `later` runs of the same hook."""
-        return HookTally(later.error, self.runs + later.runs, later.last_at or self.last_at)
+        return HookTally(
+            later.error, later.warning, self.runs + later.runs, later.last_at or self.last_at
+        )
 
 
-# A hook's lastError after a batch of runs, and the finished runs to add to its count.
+# A hook's lastError and lastWarning after a batch of runs, and the finished runs to add to its
+# count.
 _HOOK_OUTCOME = (
     sa.update(_HOOKS)
     .where(_HOOKS.c.id == sa.bindparam("hook_id"))
-    .values(last_error=sa.bindparam("error"), updated_at=_HOOKS.c.updated_at)  # not an edit
+    .values(
+        last_error=sa.bindparam("error"),
+        last_warning=sa.bindparam("warning"),
+        updated_at=_HOOKS.c.updated_at,  # not an edit
+    )
 )
 _HOOK_OUTCOME_COUNTED = _HOOK_OUTCOME.values(
     execution_count=_HOOKS.c.execution_count + sa.bindparam("runs"),
@@ -495,18 +503,23 @@ async def lock_hooks(session: AsyncSession, hook_ids: Collection[str]) -> None:
         )
 
 
+def _tally_params(hook_id: str, tally: HookTally) -> dict[str, Any]:
+    return {"hook_id": hook_id, "error": tally.error, "warning": tally.warning}
+
+
 async def record_hook_outcomes(session: AsyncSession, tallies: dict[str, HookTally]) -> None:
-    """Write the hooks' lastError, executionCount and lastExecutedAt for runs that ended."""
+    """Write the hooks' lastError, lastWarning, executionCount and lastExecutedAt for runs
+    that ended."""
     await lock_hooks(session, tallies.keys())
     for hook_id in sorted(tallies):
         tally = tallies[hook_id]
         if tally.runs:
             params = {"runs": tally.runs, "last_at": tally.last_at}
             await session.execute(
-                _HOOK_OUTCOME_COUNTED, {"hook_id": hook_id, "error": tally.error, **params}
+                _HOOK_OUTCOME_COUNTED, {**_tally_params(hook_id, tally), **params}
             )
         else:
-            await session.execute(_HOOK_OUTCOME, {"hook_id": hook_id, "error": tally.error})
+            await session.execute(_HOOK_OUTCOME, _tally_params(hook_id, tally))
 
 
 # How a run ends, fenced by its claim. Built once: workers run it for every finished attempt.

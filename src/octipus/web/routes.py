@@ -105,3 +105,8 @@ async def rejections_page(request: Request) -> HTMLResponse:
 @router.get("/ui/settings/channels")
 async def channels_page(request: Request) -> HTMLResponse:
     return _page(request, "channels.html", "channels", title="Channels")
+
+
+@router.get("/ui/settings/tokens")
+async def tokens_page(request: Request) -> HTMLResponse:
+    return _page(request, "tokens.html", "tokens", title="Tokens")

@@ -172,7 +172,11 @@ function hookRow(hook) {
     h("td", {}, toggle),
     h("td", {}, h("a", { href: `/ui/hooks/${hook.id}/executions`,
       "aria-label": `Execution log of ${hook.name}` }, String(hook.executionCount))),
-    h("td", { class: "error-text" }, hook.pausedReason ? pausedNote(hook) : hook.lastError || ""),
+    hook.pausedReason
+      ? h("td", { class: "error-text" }, pausedNote(hook))
+      : hook.lastError || !hook.lastWarning
+        ? h("td", { class: "error-text" }, hook.lastError || "")
+        : h("td", { class: "warning-text" }, hook.lastWarning),
     h("td", {}, h("div", { class: "commands" },
       h("button", { type: "button", onclick: () => openTestDialog(hook) }, "Send test"),
       h("a", { class: "button", href: `/ui/rejections?path=${encodeURIComponent(path)}` }, "Rejections"),
@@ -767,6 +771,37 @@ async function issueCode() {
 }
 
 // ---- Start -------------------------------------------------------------------------------
+// ---- Tokens ------------------------------------------------------------------------------
+
+async function tokensPage() {
+  await loadTokens();
+}
+
+async function loadTokens() {
+  const data = await attempt(() => api("GET", "/api/auth/tokens"));
+  if (!data) return;
+  $("#tokens-table tbody").replaceChildren(...data.tokens.map(tokenRow));
+  $("#tokens-table").hidden = data.tokens.length === 0;
+  $("#tokens-empty").hidden = data.tokens.length > 0;
+}
+
+function tokenRow(token) {
+  const mine = token.prefix && (localStorage.getItem(TOKEN_KEY) || "").startsWith(token.prefix);
+  const revoke = async () => {
+    const warning = mine ? " If it is the token you signed in with, you will be signed out." : "";
+    if (!confirm(`Revoke the token "${token.name}"? It stops working at once.${warning}`)) return;
+    if (await attempt(() => api("DELETE", `/api/auth/tokens/${encodeURIComponent(token.id)}`))) {
+      showAlert(`Revoked "${token.name}".`, "success");
+      await loadTokens();
+    }
+  };
+  return h("tr", { "data-token-id": token.id },
+    h("td", {}, token.name),
+    h("td", {}, h("code", {}, `${token.prefix || "?"}…`)),
+    h("td", {}, when(token.createdAt)),
+    h("td", {}, h("button", { type: "button", class: "danger",
+      "aria-label": `Revoke token ${token.name}`, onclick: revoke }, "Revoke")));
+}
 
 const PAGES = {
   login: loginPage,
@@ -775,6 +810,7 @@ const PAGES = {
   executions: executionsPage,
   rejections: rejectionsPage,
   channels: channelsPage,
+  tokens: tokensPage,
 };
 
 if (body.page !== "login" && !localStorage.getItem(TOKEN_KEY)) {
