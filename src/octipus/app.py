@@ -18,10 +18,10 @@ from octipus.api.errors import install_error_handlers
 from octipus.api.front import OctipusApp
 from octipus.api.ingress_schema import document_ingress
 from octipus.config import Settings
-from octipus.db.engine import schema_lock, upgrade_schema
+from octipus.db.engine import upgrade_schema
 from octipus.db.reseal import prepare_secrets
 from octipus.files import make_data_private
-from octipus.hooks.changes import HookChangeListener
+from octipus.hooks.changes import hook_change_listener
 from octipus.runtime import Runtime
 from octipus.serving.writer import IngressWriter
 from octipus.web import routes as web_routes
@@ -51,13 +51,13 @@ def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundS
     """The worker pool, and the campaign for leadership: the leader, one process among every
     node's, runs the singletons (the inbound channel pollers and retention)."""
     from octipus.channels.services import channel_services
-    from octipus.cluster.leader import Leadership, leader_lock
+    from octipus.cluster.leader import Leadership
     from octipus.queue.worker import Worker
     from octipus.retention import Retention
 
     singletons = [*channel_services(runtime), Retention(runtime.settings, runtime.sessions)]
     services: list[BackgroundService] = [Worker(runtime)] if with_worker else []
-    services.append(Leadership(leader_lock(runtime.settings), singletons))
+    services.append(Leadership(runtime.connector.leader_lock(runtime.settings), singletons))
     return services
 
 
@@ -69,7 +69,7 @@ async def prepare_database(runtime: Runtime) -> None:
     migrates and creates the admin, and only that one prints (and writes) its token.
     """
     make_data_private(runtime.settings)
-    async with schema_lock(runtime.engine):
+    async with runtime.connector.schema_lock(runtime.engine):
         await upgrade_schema(runtime.engine)
         await prepare_secrets(runtime.engine, runtime.settings)
         async with runtime.sessions.begin() as session:
@@ -106,8 +106,9 @@ def create_app(
         if is_main:
             await prepare_database(runtime)
             services = background_services(runtime, run_worker)
-        if not settings.is_sqlite:  # every serving process has its own hook cache to clear
-            services.insert(0, HookChangeListener(settings.database_url, runtime.hooks))
+        listener = hook_change_listener(runtime.connector, settings.database_url, runtime.hooks)
+        if listener is not None:  # every serving process has its own hook cache to clear
+            services.insert(0, listener)
         if main_writer is not None:
             await main_writer.start()
         for service in services:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.support.hooks import make_hook, send_github, unique_path
 from tests.support.receiver import Receiver, Reply
@@ -41,6 +42,7 @@ def start_cluster(
     """
     env = {
         "OCTIPUS_DATABASE_URL": database_url,
+        "OCTIPUS_SECRET_KEY": Fernet.generate_key().decode(),  # one key for every node
         "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1",
         **(extra_env or {}),
     }

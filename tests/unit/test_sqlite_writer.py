@@ -9,7 +9,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from octipus.config import Settings
-from octipus.db.engine import create_engine, create_sqlite_writer, upgrade_schema
+from octipus.db.connectors import create_engine
+from octipus.db.connectors.sqlite import create_writer_engine
+from octipus.db.engine import upgrade_schema
 from octipus.db.tables import Hook, User
 from octipus.hooks.cache import HookEntry
 from octipus.ingress.accept import Accepted, Outcome, record_deliveries
@@ -78,7 +80,7 @@ def _rows(path: Path, table: str, delivery_id: str) -> list[dict[str, object]]:
 
 async def test_rows_match_what_sqlalchemy_writes(tmp_path: Path):
     settings = await _database(tmp_path)
-    engine = create_sqlite_writer(settings)
+    engine = create_writer_engine(settings)
     assert engine is not None
     entries = _entries(engine)
     assert SQLiteDeliveryWriter(engine, 8).write([_item(entries, "raw")]) == [["h1", "h2"]]
@@ -92,7 +94,7 @@ async def test_rows_match_what_sqlalchemy_writes(tmp_path: Path):
 
 async def test_a_repeated_delivery_fires_nothing_and_leaves_no_delivery(tmp_path: Path):
     settings = await _database(tmp_path)
-    engine = create_sqlite_writer(settings)
+    engine = create_writer_engine(settings)
     assert engine is not None
     writer = SQLiteDeliveryWriter(engine, 8)
     entries = _entries(engine)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from octipus.config import Settings
-from octipus.db.engine import create_engine, upgrade_schema
+from octipus.db.connectors import create_engine
+from octipus.db.engine import upgrade_schema
 from octipus.db.ids import new_id
 from octipus.db.tables import Delivery, Execution
 from octipus.hooks.cache import HookEntry

@@ -14,12 +14,15 @@ app = typer.Typer(no_args_is_help=True, help="Database schema.")
 @app.command()
 def upgrade() -> None:
     """Apply all migrations (the server also does this on start)."""
-    from octipus.db.engine import create_engine, schema_lock, upgrade_schema
+    from octipus.db.connectors import connector_for
+    from octipus.db.engine import upgrade_schema
 
     async def _run() -> None:
-        engine = create_engine(Settings())
+        settings = Settings()
+        connector = connector_for(settings.database_url)
+        engine = connector.create_engine(settings)
         try:
-            async with schema_lock(engine):  # other nodes may be starting (and migrating) now
+            async with connector.schema_lock(engine):  # other nodes may be migrating now
                 await upgrade_schema(engine)
         finally:
             await engine.dispose()

@@ -10,15 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from octipus.db.connectors import NEW_WORK, connector_of
 from octipus.db.ids import new_id
 from octipus.db.tables import Delivery, Execution
 from octipus.hooks.cache import HookEntry
 from octipus.hooks.conditions import conditions_hold
 from octipus.ingress.encoded import fired_hooks
-from octipus.queue.queries import NOTIFY_NEW_WORK
 
 
 @dataclass(frozen=True)
@@ -86,9 +85,9 @@ def record_deliveries(
     """
     conn.execute(sa.insert(Delivery), [item.delivery for item in items])
     rows = [row for item in items for row in execution_rows(item, default_max_attempts)]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    connector = connector_of(conn)
     statement = (
-        insert(Execution)
+        connector.insert(Execution)
         .on_conflict_do_nothing(index_elements=["hook_id", "dedupe_key"])
         .returning(Execution.delivery_pk, Execution.hook_id)
     )
@@ -96,6 +95,6 @@ def record_deliveries(
     fired, unused = fired_hooks(ids, conn.execute(statement, rows))
     if unused:
         conn.execute(sa.delete(Delivery).where(Delivery.id.in_(unused)))
-    if conn.dialect.name == "postgresql" and any(fired):
-        conn.execute(NOTIFY_NEW_WORK)  # wakes workers in other processes when this commits
+    if any(fired):
+        connector.notify_sync(conn, NEW_WORK)  # wakes other processes' workers on commit
     return fired

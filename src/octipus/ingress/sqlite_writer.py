@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from octipus.db.engine import sqlite_dialect, sync_wal
+from octipus.db.connectors.sqlite import sqlite_dialect, sync_wal
 from octipus.db.tables import Delivery, Execution
 from octipus.db.thread import is_busy
 from octipus.ingress.accept import Accepted, execution_rows
@@ -238,7 +238,8 @@ class SQLiteDeliveryWriter:
 
     def _connection(self) -> Any:
         """The writer's connection. It never waits in SQLite's busy handler, which would block
-        the event loop's thread (`create_sqlite_writer`): `write` waits instead."""
+        the event loop's thread (db/connectors/sqlite.py `create_writer_engine`): `write`
+        waits instead."""
         if self._pooled is None:
             self._pooled = self._engine.raw_connection()
         return self._pooled.driver_connection
