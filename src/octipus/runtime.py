@@ -64,7 +64,6 @@ class Runtime:
                 settings.retry_max_attempts,
                 None if writer_socket else connector.ingress_engine(settings),
                 fsync=settings.sqlite_synchronous == "full",
-                across_processes=shared is not None,
                 link=WriterLink(writer_socket) if writer_socket else None,
             ),
             http=operator_client(),

@@ -166,6 +166,11 @@ class FileLeaderLock:
             self._fd = None
 
 
+def qmark(_index: int) -> str:
+    """SQLite's positional placeholder (the same for every parameter)."""
+    return "?"
+
+
 class SQLiteConnector:
     """SQLite (the embedded default)."""
 
@@ -174,7 +179,7 @@ class SQLiteConnector:
     insert = staticmethod(sqlite_insert)
 
     def placeholder(self, index: int) -> str:
-        return "?"
+        return qmark(index)
 
     def create_engine(self, settings: Settings) -> AsyncEngine:
         engine = create_async_engine(
