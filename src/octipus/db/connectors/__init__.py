@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -51,7 +51,6 @@ class Connector(Protocol):
     row_locks: bool
     """True: claimers lock the rows they take (FOR UPDATE SKIP LOCKED, in a LATERAL join) and
     run at once; False: one writer at a time (SQLite's write lock), so counts are exact."""
-    insert: Callable[..., Any]
 
     def placeholder(self, index: int) -> str:
         """The driver's placeholder for the `index`-th (0-based) positional parameter."""

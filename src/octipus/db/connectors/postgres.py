@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
@@ -167,7 +166,6 @@ class PostgresConnector:
 
     name = "postgresql"
     row_locks = True
-    insert = staticmethod(pg_insert)
 
     def placeholder(self, index: int) -> str:
         return f"${index + 1}"

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
@@ -176,7 +175,6 @@ class SQLiteConnector:
 
     name = "sqlite"
     row_locks = False
-    insert = staticmethod(sqlite_insert)
 
     def placeholder(self, index: int) -> str:
         return qmark(index)
