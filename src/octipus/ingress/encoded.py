@@ -233,7 +233,7 @@ def _insert_rows(
         values = [v for row in chunk for v in row]
         result = execute(_insert_sql(mark, table, keys, len(chunk), suffix), values)
         if returning:
-            out.extend((row[0], row[1]) for row in result)
+            out.extend(result)
     return out
 
 
