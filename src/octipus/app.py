@@ -27,10 +27,10 @@ from octipus.api.front import OctipusApp
 from octipus.api.ingress_schema import document_ingress
 from octipus.api.responses import StoredJSONResponse
 from octipus.config import Settings
-from octipus.db.engine import schema_lock, upgrade_schema
+from octipus.db.engine import upgrade_schema
 from octipus.db.reseal import prepare_secrets
 from octipus.files import make_data_private
-from octipus.hooks.changes import HookChangeListener
+from octipus.hooks.changes import hook_change_listener
 from octipus.runtime import Runtime
 from octipus.serving.writer import IngressWriter
 from octipus.web import routes as web_routes
@@ -62,7 +62,7 @@ def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundS
     retention)."""
     from octipus.alerts import FailureAlerts
     from octipus.channels.services import channel_services
-    from octipus.cluster.leader import Leadership, leader_lock
+    from octipus.cluster.leader import Leadership
     from octipus.queue.worker import Worker
     from octipus.retention import Retention
 
@@ -70,7 +70,7 @@ def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundS
     services: list[BackgroundService] = (
         [Worker(runtime), FailureAlerts(runtime)] if with_worker else []
     )
-    services.append(Leadership(leader_lock(runtime.settings), singletons))
+    services.append(Leadership(runtime.connector.leader_lock(runtime.settings), singletons))
     return services
 
 
@@ -82,7 +82,7 @@ async def prepare_database(runtime: Runtime) -> None:
     migrates and creates the admin, and only that one prints (and writes) its token.
     """
     make_data_private(runtime.settings)
-    async with schema_lock(runtime.engine):
+    async with runtime.connector.schema_lock(runtime.engine):
         await upgrade_schema(runtime.engine)
         await prepare_secrets(runtime.engine, runtime.settings)
         async with runtime.sessions.begin() as session:
@@ -119,8 +119,9 @@ def create_app(
         if is_main:
             await prepare_database(runtime)
             services = background_services(runtime, run_worker)
-        if not settings.is_sqlite:  # every serving process has its own hook cache to clear
-            services.insert(0, HookChangeListener(settings.database_url, runtime.hooks))
+        listener = hook_change_listener(runtime.connector, settings.database_url, runtime.hooks)
+        if listener is not None:  # every serving process has its own hook cache to clear
+            services.insert(0, listener)
         if main_writer is not None:
             await main_writer.start()
         for service in services:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -44,13 +44,13 @@ class Settings(BaseSettings):
     # Keys that encrypt webhook and signing secrets in the database (comma-separated Fernet keys,
     # the first encrypts); unset: the key file `<data dir>/secret-key` (README, Secrets at rest).
     secret_key: SecretStr | None = None
-    # Processes serving HTTP on the one port (0: one with the ingress writer process, else one
-    # per CPU, at most 2). The first also runs the workers and channel pollers; the others
-    # serve requests only (README, Operations).
+    # Processes serving HTTP on the one port (0: one on SQLite, else one per CPU, at most 2).
+    # The first also runs the workers and channel pollers; the others serve requests only
+    # (README, Operations). On SQLite, more than one needs the ingress writer process.
     http_processes: int = Field(0, ge=0, le=64)
     # SQLite file only: "process" stores every accepted delivery through one ingress writer
-    # process; "inline" has each serving process write its own; "auto" is "process" with two
-    # or more CPUs (README, Operations).
+    # process (any number of serving processes); "inline" has the one serving process write
+    # them itself; "auto" is "process" with two or more CPUs (README, Operations).
     ingress_writer: Literal["auto", "process", "inline"] = "auto"
 
     # Queue and workers
@@ -132,6 +132,17 @@ class Settings(BaseSettings):
         """External base URL shown to users (the public URL behind a tunnel, else the bind)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
+    @model_validator(mode="after")
+    def _one_inline_sqlite_writer(self) -> Self:
+        """SQLite inline: the one serving process is the one writer (no several inline ones)."""
+        if self.http_processes > 1 and self.sqlite_file and not self.ingress_writer_process:
+            raise ValueError(
+                f"OCTIPUS_HTTP_PROCESSES={self.http_processes} on SQLite needs the ingress writer"
+                " process: set OCTIPUS_INGRESS_WRITER=process, or OCTIPUS_HTTP_PROCESSES=1 to"
+                " store deliveries inline in one process (README, Operations)"
+            )
+        return self
+
     @property
     def client_url(self) -> str:
         """Where a client on this machine reaches the server: the public URL, else the bind
@@ -143,11 +154,15 @@ class Settings(BaseSettings):
 
     @property
     def serving_processes(self) -> int:
-        """How many processes serve HTTP: OCTIPUS_HTTP_PROCESSES; else one beside the ingress
-        writer process, or one per CPU up to 2."""
+        """How many processes serve HTTP: OCTIPUS_HTTP_PROCESSES; else one on SQLite (inline,
+        or beside the ingress writer process), one per CPU up to 2 on PostgreSQL."""
         if self.http_processes:
             return self.http_processes
-        return 1 if self.ingress_writer_process else min(2, os.cpu_count() or 1)
+        return (
+            1
+            if make_url(self.database_url).get_backend_name() == "sqlite"
+            else min(2, os.cpu_count() or 1)
+        )
 
     @property
     def ingress_writer_process(self) -> bool:
@@ -163,7 +178,3 @@ class Settings(BaseSettings):
         if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
             return None
         return url.database
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

@@ -12,12 +12,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from octipus.config import Settings
-from octipus.db.engine import (
-    READ_ONLY,
-    create_engine,
-    create_sessionmaker,
-    create_sqlite_writer,
-)
+from octipus.db.connectors import Connector, connector_for
+from octipus.db.engine import READ_ONLY, create_sessionmaker
 from octipus.hooks.cache import HookCache
 from octipus.ingress.batcher import DeliveryBatcher
 from octipus.ingress.writer_link import WriterLink
@@ -35,6 +31,7 @@ if TYPE_CHECKING:
 @dataclass
 class Runtime:
     settings: Settings
+    connector: Connector  # the database engine's (db/connectors/), chosen by its URL
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
@@ -57,10 +54,12 @@ class Runtime:
     ) -> Runtime:
         """The runtime; with `writer_socket`, deliveries are stored by the ingress writer process
         listening there (serving/writer.py), else by this process."""
-        engine = create_engine(settings)
+        connector = connector_for(settings.database_url)
+        engine = connector.create_engine(settings)
         sessions = create_sessionmaker(engine)
         return cls(
             settings=settings,
+            connector=connector,
             engine=engine,
             sessions=sessions,
             read_sessions=create_sessionmaker(engine.execution_options(**READ_ONLY)),
@@ -68,9 +67,8 @@ class Runtime:
             deliveries=DeliveryBatcher(
                 engine,
                 settings.retry_max_attempts,
-                None if writer_socket else create_sqlite_writer(settings),
+                None if writer_socket else connector.ingress_engine(settings),
                 fsync=settings.sqlite_synchronous == "full",
-                across_processes=shared is not None,
                 link=WriterLink(writer_socket) if writer_socket else None,
             ),
             http=operator_client(),

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.postgres
 
 SECRET, ROTATED = "s3cret-value", "rotated-secret-value"
 PUSHED = 0.5  # seconds within which another node honours a change
-LISTENERS = "SELECT pid FROM pg_stat_activity WHERE application_name = 'octipus-hook-changes'"
+LISTENERS = "SELECT pid FROM pg_stat_activity WHERE application_name = 'octipus-listen-hooks'"
 
 
 @pytest.fixture

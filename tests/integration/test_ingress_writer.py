@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,15 +82,33 @@ def test_a_killed_writer_is_replaced_and_every_accepted_delivery_is_stored(
         assert len(finished_executions(c, hook_id, count=3)) == 3
 
 
-def test_each_serving_process_stores_its_own_when_asked(
+def test_inline_the_one_serving_process_stores_its_own(
     server_factory: Callable[..., ServerProcess],
 ):
     server = server_factory(env={"OCTIPUS_INGRESS_WRITER": "inline"})
     assert writer_pid(server) is None
+    assert children(server, "octipus.serving.sibling") == []
     path, hook_id = skipping_hook(server)
     assert send_github(server.url, path, BODY, SECRET).status_code == 202
     with server.client() as c:
         assert len(finished_executions(c, hook_id)) == 1
+
+
+def test_several_inline_serving_processes_are_refused_at_start(tmp_path: Path):
+    env = {
+        **os.environ,
+        "OCTIPUS_INGRESS_WRITER": "inline",
+        "OCTIPUS_HTTP_PROCESSES": "2",
+        "OCTIPUS_PORT": "0",
+        "OCTIPUS_DATA_DIR": str(tmp_path),
+        "OCTIPUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/octipus.db",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "octipus", "serve"], env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert b"set OCTIPUS_INGRESS_WRITER=process" in done.stdout + done.stderr
+    assert not (tmp_path / "octipus.db").exists()
 
 
 def test_sigterm_stops_the_writer_and_removes_its_socket(

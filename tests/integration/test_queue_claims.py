@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from octipus.app import prepare_database
 from octipus.config import Settings
+from octipus.db.connectors import NEW_WORK
 from octipus.db.tables import ChannelBinding, Delivery, Execution, Hook, User, utcnow
 from octipus.queue import queries
 from octipus.queue.executor import prepare_runs
@@ -307,7 +308,7 @@ async def test_new_work_is_announced_to_listening_workers(pg_database_url: str, 
     heard = asyncio.Event()
     listener = await asyncpg.connect(pg_database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
-        await listener.add_listener(queries.NOTIFY_CHANNEL, lambda *_: heard.set())
+        await listener.add_listener(NEW_WORK, lambda *_: heard.set())
         async with prepared(pg_database_url, tmp_path) as runtime, runtime.sessions.begin() as s:
             await queries.notify_new_work(s)
         await asyncio.wait_for(heard.wait(), 10)

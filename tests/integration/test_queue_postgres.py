@@ -42,8 +42,8 @@ def start_cluster(
     """
     env = {
         "OCTIPUS_DATABASE_URL": database_url,
+        "OCTIPUS_SECRET_KEY": Fernet.generate_key().decode(),  # one key for every node
         "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1",
-        "OCTIPUS_SECRET_KEY": Fernet.generate_key().decode(),  # every node decrypts every hook
         **(extra_env or {}),
     }
     first_api = server_factory(env=env, args=["serve", "--no-worker"])

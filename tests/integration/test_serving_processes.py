@@ -76,11 +76,13 @@ def accepted_total(server: ServerProcess) -> float:
 
 
 def start_two(server_factory: Callable[..., ServerProcess], **env: str) -> ServerProcess:
-    """A server with one sibling, once the sibling serves; polling slowed, so that only the
+    """A server with one sibling (on SQLite, beside the ingress writer process: the one layout
+    with several serving processes), once the sibling serves; polling slowed, so that only the
     wake-up pipe starts a sibling's delivery quickly."""
     server = server_factory(
         env={
             "OCTIPUS_HTTP_PROCESSES": "2",
+            "OCTIPUS_INGRESS_WRITER": "process",
             "OCTIPUS_POLL_INTERVAL_SECONDS": "60",
             "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1",
             **env,

@@ -15,14 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from octipus.config import Settings
-from octipus.db.engine import create_inline_sqlite_engine
+from octipus.db.connectors.sqlite import create_inline_engine
 from octipus.db.thread import DatabaseThread
 
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[DatabaseThread]:
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db")
-    engine = create_inline_sqlite_engine(settings)
+    engine = create_inline_engine(settings)
     assert engine is not None
     thread = DatabaseThread(engine, name="test-db")
     await thread.transact(_create_table)
@@ -65,7 +65,7 @@ async def test_a_failing_transaction_is_rolled_back_and_its_error_reaches_the_ca
 
 async def test_closing_stops_the_thread(tmp_path: Path):
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db")
-    engine = create_inline_sqlite_engine(settings)
+    engine = create_inline_engine(settings)
     assert engine is not None
     thread = DatabaseThread(engine, name="closing-db")
     await thread.transact(_create_table)
@@ -75,7 +75,7 @@ async def test_closing_stops_the_thread(tmp_path: Path):
 
 async def test_after_commit_runs_after_each_committed_transaction_only(tmp_path: Path):
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db")
-    engine = create_inline_sqlite_engine(settings)
+    engine = create_inline_engine(settings)
     assert engine is not None
     seen: list[list[str]] = []
     thread = DatabaseThread(engine, after_commit=lambda: seen.append(_committed(tmp_path)))
@@ -98,8 +98,8 @@ def _committed(folder: Path) -> list[str]:
 @pytest.fixture
 async def with_on_loop(tmp_path: Path) -> AsyncIterator[DatabaseThread]:
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db")
-    engine = create_inline_sqlite_engine(settings)
-    on_loop = create_inline_sqlite_engine(settings, wait=False)
+    engine = create_inline_engine(settings)
+    on_loop = create_inline_engine(settings, wait=False)
     assert engine is not None and on_loop is not None
     thread = DatabaseThread(engine, name="test-db", on_loop=on_loop)
     await thread.transact(_create_table)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from octipus.config import Settings
 from octipus.serving.shared import ChangeCounter, WakePipe
@@ -48,11 +49,11 @@ POSTGRES = "postgresql+asyncpg://127.0.0.1/test"
         (SQLITE, "auto", None, 1, False),
         (SQLITE, "auto", 2, 1, True),  # one HTTP process beside the ingress writer process
         (SQLITE, "auto", 16, 1, True),
-        (SQLITE, "inline", 2, 2, False),  # one per CPU, at most two
-        (SQLITE, "inline", 16, 2, False),
+        (SQLITE, "inline", 2, 1, False),  # the one serving process writes
+        (SQLITE, "inline", 16, 1, False),
         (SQLITE, "process", 1, 1, True),
-        ("sqlite+aiosqlite:///:memory:", "process", 2, 2, False),
-        (POSTGRES, "auto", 2, 2, False),
+        ("sqlite+aiosqlite:///:memory:", "process", 2, 1, False),
+        (POSTGRES, "auto", 2, 2, False),  # one per CPU, at most two
         (POSTGRES, "process", 16, 2, False),
     ],
 )
@@ -70,5 +71,19 @@ def test_serving_processes_and_the_ingress_writer_by_default(
     settings = Settings(_env_file=None, database_url=database, ingress_writer=writer)  # type: ignore[call-arg]
     assert settings.serving_processes == processes
     assert settings.ingress_writer_process is writer_process
-    asked = Settings(_env_file=None, database_url=database, http_processes=3)  # type: ignore[call-arg]
-    assert asked.serving_processes == 3
+    if writer_process or database == POSTGRES:
+        asked = Settings(
+            _env_file=None, database_url=database, ingress_writer=writer, http_processes=3
+        )  # type: ignore[call-arg]
+        assert asked.serving_processes == 3
+
+
+@pytest.mark.parametrize("writer,cpus", [("inline", 16), ("auto", 1)])
+def test_several_serving_processes_writing_sqlite_inline_are_refused(
+    monkeypatch: pytest.MonkeyPatch, writer: str, cpus: int
+):
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    with pytest.raises(ValidationError, match="OCTIPUS_INGRESS_WRITER=process"):
+        Settings(_env_file=None, database_url=SQLITE, ingress_writer=writer, http_processes=2)  # type: ignore[call-arg]
+    one = Settings(_env_file=None, database_url=SQLITE, ingress_writer=writer, http_processes=1)  # type: ignore[call-arg]
+    assert (one.serving_processes, one.ingress_writer_process) == (1, False)

@@ -1,22 +1,22 @@
-"""The raw SQLite ingress writer stores exactly what SQLAlchemy would (ingress/sqlite_writer.py)."""
+"""SQLite's ingress writer stores what SQLAlchemy reads back as accepted (sqlite_writer.py)."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from octipus.config import Settings
-from octipus.db.engine import create_engine, create_sqlite_writer, upgrade_schema
-from octipus.db.tables import Hook, User
+from octipus.db.connectors import create_engine
+from octipus.db.connectors.sqlite import create_writer_engine
+from octipus.db.engine import upgrade_schema
+from octipus.db.tables import Delivery, Execution, Hook, User
 from octipus.hooks.cache import HookEntry
-from octipus.ingress.accept import Accepted, Outcome, record_deliveries
+from octipus.ingress.accept import Accepted, Outcome
 from octipus.ingress.providers.verifier import build_verifier
 from octipus.ingress.sqlite_writer import SQLiteDeliveryWriter
-
-VARYING = {"id", "delivery_id", "dedupe_key", "delivery_pk"}
 
 
 async def _database(tmp_path: Path) -> Settings:
@@ -66,38 +66,48 @@ def _item(entries: list[HookEntry], delivery_id: str) -> Accepted:
     return Accepted(delivery, planned)
 
 
-def _rows(path: Path, table: str, delivery_id: str) -> list[dict[str, object]]:
-    column = "delivery_id" if table == "deliveries" else "dedupe_key"
-    order = " order by hook_id" if table == "executions" else ""
-    with sqlite3.connect(path) as db:
-        cursor = db.execute(f"select * from {table} where {column} = ?{order}", (delivery_id,))
-        names = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
-    return [{k: v for k, v in zip(names, row, strict=True) if k not in VARYING} for row in rows]
+def _stored(engine: sa.Engine, pk: str) -> tuple[Delivery | None, list[Execution]]:
+    """The delivery `pk` and its executions, read back through the ORM."""
+    with Session(engine) as session:
+        delivery = session.get(Delivery, pk)
+        executions = session.scalars(
+            sa.select(Execution).where(Execution.delivery_pk == pk).order_by(Execution.hook_id)
+        ).all()
+        return delivery, list(executions)
 
 
-async def test_rows_match_what_sqlalchemy_writes(tmp_path: Path):
+async def test_rows_read_back_through_sqlalchemy_as_they_were_accepted(tmp_path: Path):
     settings = await _database(tmp_path)
-    engine = create_sqlite_writer(settings)
+    engine = create_writer_engine(settings)
     assert engine is not None
-    entries = _entries(engine)
-    assert SQLiteDeliveryWriter(engine, 8).write([_item(entries, "raw")]) == [["h1", "h2"]]
-    with engine.begin() as conn:
-        assert record_deliveries(conn, [_item(entries, "orm")], 8) == [["h1", "h2"]]
-    for table in ("deliveries", "executions"):
-        raw, orm = _rows(tmp_path / "t.db", table, "raw"), _rows(tmp_path / "t.db", table, "orm")
-        assert raw and raw == orm
+    item = _item(_entries(engine), "raw")
+    writer = SQLiteDeliveryWriter(engine, 8)
+    assert writer.write([item]) == [["h1", "h2"]]
+    writer.close()  # its connection back to the pool of one
+    delivery, (queued, skipped) = _stored(engine, "pk-raw")
+    assert delivery is not None
+    for key, value in item.delivery.items():
+        assert getattr(delivery, key) == value, key
+    arrived = item.delivery["received_at"]
+    assert (queued.status, queued.result, queued.finished_at) == ("queued", None, None)
+    assert (queued.created_at, queued.run_after, queued.max_attempts) == (arrived, arrived, 8)
+    assert (skipped.status, skipped.finished_at) == ("skipped", arrived)
+    assert skipped.result == {"skipped": "conditions did not match"}
+    assert queued.dedupe_key == skipped.dedupe_key == "raw"
     engine.dispose()
 
 
 async def test_a_repeated_delivery_fires_nothing_and_leaves_no_delivery(tmp_path: Path):
     settings = await _database(tmp_path)
-    engine = create_sqlite_writer(settings)
+    engine = create_writer_engine(settings)
     assert engine is not None
     writer = SQLiteDeliveryWriter(engine, 8)
     entries = _entries(engine)
     first = _item(entries, "once")
     again = Accepted({**first.delivery, "id": "pk-again"}, first.planned)
     assert writer.write([first, again]) == [["h1", "h2"], []]
-    assert len(_rows(tmp_path / "t.db", "deliveries", "once")) == 1
+    writer.close()  # its connection back to the pool of one
+    with engine.connect() as conn:
+        stored = conn.scalar(sa.select(sa.func.count()).where(Delivery.delivery_id == "once"))
+    assert (stored, _stored(engine, "pk-again")) == (1, (None, []))
     engine.dispose()

@@ -17,14 +17,13 @@ from pathlib import Path
 import pytest
 
 from octipus.config import Settings
-from octipus.db.engine import create_engine, upgrade_schema
+from octipus.db.connectors import create_engine
+from octipus.db.engine import upgrade_schema
 from octipus.db.ids import new_id
-from octipus.db.tables import Delivery, Execution
 from octipus.hooks.cache import HookEntry
 from octipus.ingress.accept import Accepted, Outcome
-from octipus.ingress.encoded import DELIVERIES, EXECUTIONS, BatchRows
+from octipus.ingress.encoded import BatchEncoder, BatchRows
 from octipus.ingress.providers.verifier import build_verifier
-from octipus.ingress.sqlite_writer import BatchEncoder
 from octipus.ingress.writer_link import WriterLink, WriterUnavailable
 from octipus.ingress.writer_process import WriterProcess
 from octipus.ingress.writer_protocol import CONFLICT, STORED
@@ -98,10 +97,6 @@ def writer(database: str, tmp_path: Path) -> Iterator[WriterProcess]:
     listener.listen()
     yield WriterProcess(database, listener, sync=True)
     listener.close()
-
-
-def test_table_names_match_the_schema():
-    assert (Delivery.__tablename__, Execution.__tablename__) == (DELIVERIES, EXECUTIONS)
 
 
 def test_one_transaction_stores_the_batches_of_several_senders(

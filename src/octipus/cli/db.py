@@ -17,14 +17,16 @@ def upgrade(
     create: bool = typer.Option(False, "--create", help="Make the SQLite file if it is missing."),
 ) -> None:
     """Apply all migrations (the server also does this on start)."""
-    from octipus.db.engine import create_engine, schema_lock, upgrade_schema
+    from octipus.db.connectors import connector_for
+    from octipus.db.engine import upgrade_schema
 
     settings = Settings() if create else existing_database(Settings())
 
     async def _run() -> None:
-        engine = create_engine(settings)
+        connector = connector_for(settings.database_url)
+        engine = connector.create_engine(settings)
         try:
-            async with schema_lock(engine):  # other nodes may be starting (and migrating) now
+            async with connector.schema_lock(engine):  # other nodes may be migrating now
                 await upgrade_schema(engine)
         finally:
             await engine.dispose()

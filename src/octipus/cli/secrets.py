@@ -36,7 +36,7 @@ def _file_keyring(settings: Settings) -> Keyring:
 
 def _reseal(settings: Settings) -> int:
     """Encrypt every stored secret with the primary key; the rows written."""
-    from octipus.db.engine import create_engine
+    from octipus.db.connectors import create_engine
     from octipus.db.keyring import use_keys
     from octipus.db.reseal import reseal
 

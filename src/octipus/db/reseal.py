@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from octipus.config import Settings
+from octipus.db.connectors import connector_for
 from octipus.db.keyring import (
     HELP,
     KEY_ID,
@@ -109,7 +110,7 @@ async def prepare_secrets(engine: AsyncEngine, settings: Settings) -> None:
         except FileExistsError:
             pass  # another process sharing this data dir made it first
         active_keyring(reload=True)
-    if not settings.is_sqlite and settings.secret_key is None:
+    if connector_for(settings.database_url).shared_by_nodes and settings.secret_key is None:
         log.warning(
             "every node on this database must share the secret key: set OCTIPUS_SECRET_KEY to"
             " the contents of the key file on every node (README, Scale-out)",

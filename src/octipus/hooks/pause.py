@@ -15,8 +15,8 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from octipus.db.connectors import HOOK_CHANGES, connector_of
 from octipus.db.tables import Execution, Hook, utcnow
-from octipus.hooks.changes import NOTIFY_HOOK_CHANGE
 
 SKIPPED_AS_DISABLED = "hook is disabled"  # queue/executor.py's reason for a disabled hook
 _HOOKS = cast(sa.Table, Hook.__table__)
@@ -31,8 +31,8 @@ async def pause_hook(session: AsyncSession, hook_id: str, reason: str, now: date
         .values(is_enabled=False, paused_reason=reason, paused_at=now)
     )
     paused = int(result.rowcount) == 1  # type: ignore[attr-defined]
-    if paused and session.get_bind().dialect.name == "postgresql":
-        await session.execute(NOTIFY_HOOK_CHANGE)  # every node's hook cache holds it now
+    if paused:  # every node's hook cache holds it now
+        await connector_of(session).notify(session, HOOK_CHANGES)
     return paused
 
 

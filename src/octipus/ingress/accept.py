@@ -7,20 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache, partial
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from octipus.db.ids import new_id
-from octipus.db.tables import Delivery, Execution
+from octipus.db.connectors import NEW_WORK, connector_of
 from octipus.hooks.cache import HookEntry
 from octipus.hooks.conditions import conditions_hold
-from octipus.ingress.encoded import fired_hooks
-from octipus.queue.queries import NOTIFY_NEW_WORK
-
-WAITING = ("queued", "held")  # not finished: queued now, or held until the hook is resumed
+from octipus.ingress.encoded import BatchEncoder, insert
 
 
 @dataclass(frozen=True)
@@ -51,31 +47,14 @@ class Accepted:
     planned: list[tuple[HookEntry, Outcome]]
 
 
-def execution_rows(item: Accepted, default_max_attempts: int) -> list[dict[str, Any]]:
-    """One `executions` row per planned hook, created at the delivery's arrival."""
-    delivery = item.delivery
-    now = delivery["received_at"]
-    return [
-        {
-            "id": new_id(),
-            "hook_id": entry.id,
-            "delivery_pk": delivery["id"],
-            "dedupe_key": delivery["delivery_id"],
-            "source": "hook",
-            "status": outcome.status,
-            "attempts": 0,
-            "max_attempts": entry.max_attempts or default_max_attempts,
-            "trigger_type": "webhook",
-            "action_type": entry.action,
-            "result": outcome.result,
-            "created_at": now,
-            "changed_at": now,
-            "run_after": now,
-            "finished_at": None if outcome.status in WAITING else now,
-            "duration_ms": None if outcome.status in WAITING else 0,
-        }
-        for entry, outcome in item.planned
-    ]
+@lru_cache(maxsize=4)
+def encoder_for(dialect: sa.Dialect) -> BatchEncoder:
+    """The batch encoder for a connection's dialect (its JSON serializer included)."""
+    return BatchEncoder(dialect)
+
+
+def _execute(conn: Connection, sql: str, values: Sequence[Any]) -> Any:
+    return conn.exec_driver_sql(sql, tuple(values))
 
 
 def record_deliveries(
@@ -85,21 +64,13 @@ def record_deliveries(
 
     Executions are unique per (hook, sender's delivery id): a duplicate inserts nothing for that
     hook, and a delivery whose every hook was a duplicate is deleted again in the same
-    transaction. The caller owns the transaction. Blocking: it runs
-    through `AsyncConnection.run_sync` (PostgreSQL); SQLite uses ingress/sqlite_writer.py.
+    transaction. The caller owns the transaction. Blocking: it runs through
+    `AsyncConnection.run_sync` (PostgreSQL); SQLite's writers call ingress/encoded.py `insert`
+    on their own connections (ingress/sqlite_writer.py, ingress/writer_process.py).
     """
-    conn.execute(sa.insert(Delivery), [item.delivery for item in items])
-    rows = [row for item in items for row in execution_rows(item, default_max_attempts)]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(Execution)
-        .on_conflict_do_nothing(index_elements=["hook_id", "dedupe_key"])
-        .returning(Execution.delivery_pk, Execution.hook_id)
-    )
-    ids = [item.delivery["id"] for item in items]
-    fired, unused = fired_hooks(ids, conn.execute(statement, rows))
-    if unused:
-        conn.execute(sa.delete(Delivery).where(Delivery.id.in_(unused)))
-    if conn.dialect.name == "postgresql" and any(fired):
-        conn.execute(NOTIFY_NEW_WORK)  # wakes workers in other processes when this commits
+    connector = connector_of(conn)
+    batch = encoder_for(conn.dialect).encode(BatchEncoder.plain(items, default_max_attempts))
+    fired = insert(partial(_execute, conn), batch, connector.placeholder)
+    if any(fired):
+        connector.notify_sync(conn, NEW_WORK)  # wakes other processes' workers on commit
     return fired

@@ -5,19 +5,21 @@ waiting (up to `max_batch`), writes it in one transaction, and resolves each req
 that commit is durable, so a 2xx still means "committed". A batch that fails fails only its own
 requests.
 
+Every path writes with the same statement (ingress/encoded.py `insert`). On PostgreSQL a batch
+is one transaction on the async engine (ingress/accept.py `record_deliveries`).
+
 On SQLite with the ingress writer process (the default with two or more CPUs: serving/writer.py,
 ingress/writer_process.py), each batch is sent to that process as plain rows; it encodes them,
 merges the batches of every serving process into one transaction and answers once it is synced.
 Up to LINK_IN_FLIGHT batches are with it at once.
 
-Otherwise on SQLite (ingress/sqlite_writer.py) a batch is committed and its WAL fsynced on the
-event loop's own thread, with no thread hop: the transaction is a few hundred microseconds of
-CPU, the fsync a fraction of a millisecond on a healthy disk, and in profiles the hand-offs to a
-writer thread and back (GIL switches, wake-ups) cost more than the wait they saved. When another
-connection holds SQLite's write lock (a worker's transaction, an API write), the batch goes to a
-writer thread instead, which waits for the lock there; then up to two batches are in flight.
-When other processes serve the port too (octipus/serving/), an `flock` beside the database lets
-one process's ingress transaction run at a time, and each process keeps one batch in flight.
+Otherwise on SQLite (one serving process: ingress/sqlite_writer.py) a batch is committed and
+its WAL fsynced on the event loop's own thread, with no thread hop: the transaction is a few
+hundred microseconds of CPU, the fsync a fraction of a millisecond on a healthy disk, and in
+profiles the hand-offs to a writer thread and back (GIL switches, wake-ups) cost more than the
+wait they saved. When another connection holds SQLite's write lock (a worker's transaction, an
+API write), the batch goes to a writer thread instead, which waits for the lock there; then up
+to two batches are in flight.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from octipus.ingress.accept import Accepted, record_deliveries
-from octipus.ingress.sqlite_writer import BatchEncoder, SQLiteDeliveryWriter
+from octipus.ingress.encoded import BatchEncoder
+from octipus.ingress.sqlite_writer import SQLiteDeliveryWriter
 from octipus.ingress.writer_link import WriterLink
 from octipus.metrics import INGRESS_BATCH, INGRESS_COMMIT_SECONDS, INGRESS_TRANSACTION
 
@@ -59,21 +62,19 @@ class DeliveryBatcher:
         default_max_attempts: int,
         sqlite_writer: Engine | None = None,
         fsync: bool = True,
-        across_processes: bool = False,
         max_batch: int = 256,
         link: WriterLink | None = None,
     ):
         self._engine = engine
         self._sqlite_engine = sqlite_writer
         self._sqlite_writer = (
-            SQLiteDeliveryWriter(sqlite_writer, default_max_attempts, fsync, across_processes)
+            SQLiteDeliveryWriter(sqlite_writer, default_max_attempts, fsync)
             if sqlite_writer
             else None
         )
         self._link = link
-        threads = 1 if across_processes and sqlite_writer else 2  # when SQLite's lock is held
-        self._threads = ThreadPoolExecutor(threads, "octipus-ingress-writer")
-        self._in_flight = LINK_IN_FLIGHT if link else threads
+        self._threads = ThreadPoolExecutor(2, "octipus-ingress-writer")  # SQLite's lock held
+        self._in_flight = LINK_IN_FLIGHT if link else 2
         self._default_max_attempts = default_max_attempts
         self._max_batch = max_batch
         self._waiting: deque[Waiting] = deque()

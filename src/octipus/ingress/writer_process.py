@@ -33,8 +33,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from octipus.ingress.encoded import BatchRows, insert, merged
-from octipus.ingress.sqlite_writer import BatchEncoder
+from octipus.db.connectors.sqlite import qmark
+from octipus.ingress.encoded import BatchEncoder, BatchRows, insert, merged
 from octipus.ingress.writer_protocol import CONFLICT, FAILED, STORED, frame, unframe
 
 PR_SET_PDEATHSIG = 1
@@ -151,7 +151,7 @@ class WriterProcess:
         try:
             db.execute("BEGIN IMMEDIATE")
             batch = merged(batches)
-            fired = insert(db.cursor(), batch)
+            fired = insert(db.cursor().execute, batch, qmark)
             db.execute("COMMIT")
         except sqlite3.IntegrityError:
             self._rollback()

@@ -16,21 +16,20 @@ How a claim works (`claim_due_executions`, inside the worker's round transaction
 SQLite: the round holds SQLite's one write lock (BEGIN IMMEDIATE) from its first statement, so
 claimers are serialized and every count is exact.
 
-PostgreSQL: no lock is shared by all claimers. Rows are taken with FOR UPDATE SKIP LOCKED, so
-workers claiming at once pass over each other's rows instead of waiting. A hook with a cap needs
-more: between step 2 and its commit, a claimer holds a transaction advisory lock on that hook
-(`pg_advisory_xact_lock(HOOK_LOCK_NAMESPACE, hook_lock_key(id))`), taken in key order and
-followed by a recount, so two workers never both fill the same free slot; claimers of different
-hooks, and of uncapped hooks, never wait for each other. Lock order in every transaction:
-advisory locks (key order), then hook rows (`lock_hooks`, id order), so no cycle (deadlock) can
-form. A hook's row is written per claim only for hooks with maxExecutions or cooldownMs
-(`reserve_hook_run`); other hooks' lastError and executionCount are written in batches
-(`record_hook_outcomes`, at most once a second per worker), not on a busy hook's row every round.
+PostgreSQL (a connector with `row_locks`, db/connectors/): no lock is shared by all claimers.
+Rows are taken with FOR UPDATE SKIP LOCKED, so workers claiming at once pass over each other's
+rows instead of waiting. A hook with a cap needs more: between step 2 and its commit, a claimer
+holds the connector's claim lock on that hook (`lock_for_claim`), followed by a recount, so two
+workers never both fill the same free slot; claimers of different hooks, and of uncapped hooks,
+never wait for each other. Lock order in every transaction: claim locks, then hook rows
+(`lock_hooks`, id order), so no cycle (deadlock) can form. A hook's row is written per claim
+only for hooks with maxExecutions or cooldownMs (`reserve_hook_run`); other hooks' lastError and
+executionCount are written in batches (`record_hook_outcomes`, at most once a second per
+worker), not on a busy hook's row every round.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -40,15 +39,12 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from octipus.db.connectors import NEW_WORK, connector_of
 from octipus.db.ids import new_id
 from octipus.db.tables import WAITING_STATUSES, Delivery, Execution, Hook, User
 from octipus.queue.scheduling import Waiting, hook_cap, share_slots
 
-NOTIFY_CHANNEL = "octipus_executions"
-# PostgreSQL only: delivered to LISTENing workers when the enqueuing transaction commits.
-NOTIFY_NEW_WORK = sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, ""))
 CLAIMABLE = WAITING_STATUSES
-HOOK_LOCK_NAMESPACE = 0x6F637469  # "octi": the first key of the per-hook claim locks
 LOST_RUN_ERROR = "The worker running the last attempt stopped (lease expired); no attempts left"
 
 
@@ -76,10 +72,6 @@ class Finish:
     duration_ms: int | None
     finished_at: datetime | None
     run_after: datetime
-
-
-def _is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 _EXECUTIONS = cast(sa.Table, Execution.__table__)
@@ -163,14 +155,6 @@ _DUE_ROWS_LATERAL = (
     .select_from(_HOOKS.join(_LATERAL_ROWS, sa.true()))
     .where(_IN_HOOKS)
 )
-# PostgreSQL: a claimer of a capped hook holds this transaction lock (namespace, hook key) from
-# counting the hook's running rows until it commits its claims, so the cap holds across workers.
-_HOOK_LOCK = sa.select(
-    sa.func.pg_advisory_xact_lock(
-        sa.bindparam("ns", HOOK_LOCK_NAMESPACE, type_=sa.Integer),
-        sa.bindparam("key", type_=sa.Integer),
-    )
-)
 # Takes rows just read in the same transaction, which nothing else can change meanwhile (SQLite:
 # the write lock; PostgreSQL: FOR UPDATE). A status condition here would tempt SQLite's planner
 # into scanning every waiting row through `ix_executions_claim` instead of the primary key.
@@ -210,9 +194,8 @@ async def _update(session: AsyncSession, *where: sa.ColumnElement[bool], **value
 
 
 async def notify_new_work(session: AsyncSession) -> None:
-    """Wake LISTENing workers when this transaction commits (PostgreSQL; no-op on SQLite)."""
-    if _is_postgres(session):
-        await session.execute(NOTIFY_NEW_WORK)
+    """Wake listening workers in other processes when this transaction commits."""
+    await connector_of(session).notify(session, NEW_WORK)
 
 
 def enqueue_execution(
@@ -277,20 +260,18 @@ async def claim_due_executions(
     now + `lease_seconds`. Call inside a transaction."""
     if limit <= 0:
         return []
-    postgres = _is_postgres(session)
+    connector = connector_of(session)
     waiting = await _waiting_hooks(session, now, limit, default_hook_limit)
     if not waiting:
         return []
     running = await _running(session, now)
     shares = share_slots(waiting, *running, limit, user_limit)
     capped = {w.hook_id for w in waiting if w.cap is not None and w.hook_id in shares}
-    if postgres and capped:
-        for key in sorted({hook_lock_key(hook_id) for hook_id in capped}):
-            await session.execute(_HOOK_LOCK, {"key": key})
+    if await connector.lock_for_claim(session, sorted(capped)):
         # Claims committed while this one waited count now; capped hooks not locked wait.
         waiting = [w for w in waiting if w.cap is None or w.hook_id in capped]
         shares = share_slots(waiting, *await _running(session, now), limit, user_limit)
-    picked = await _oldest_due_rows(session, shares, now, postgres)
+    picked = await _oldest_due_rows(session, shares, now, connector.row_locks)
     if not picked:
         return []
     rows = await session.execute(
@@ -307,12 +288,6 @@ async def claim_due_executions(
         for r in rows
     }
     return [claimed[i] for i in picked if i in claimed]
-
-
-def hook_lock_key(hook_id: str) -> int:
-    """The hook's advisory lock key: a signed 32-bit hash of its id (a clash only serializes)."""
-    digest = hashlib.blake2b(hook_id.encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 async def _waiting_hooks(
@@ -342,13 +317,13 @@ async def _running(session: AsyncSession, now: datetime) -> tuple[Counter[str], 
 
 
 async def _oldest_due_rows(
-    session: AsyncSession, shares: dict[str, int], now: datetime, postgres: bool
+    session: AsyncSession, shares: dict[str, int], now: datetime, row_locks: bool
 ) -> list[str]:
     """Ids of each hook's oldest `shares[hook]` due rows, oldest first overall."""
     if not shares:
         return []
     rows = await session.execute(
-        _DUE_ROWS_LATERAL if postgres else _DUE_ROWS,
+        _DUE_ROWS_LATERAL if row_locks else _DUE_ROWS,
         {"now": now, "per_hook": max(shares.values()), "hook_ids": list(shares)},
     )
     taken: Counter[str] = Counter()
@@ -491,16 +466,10 @@ _HOOK_OUTCOME_COUNTED = _HOOK_OUTCOME.values(
 
 
 async def lock_hooks(session: AsyncSession, hook_ids: Collection[str]) -> None:
-    """PostgreSQL: lock these hooks' rows for update in id order, before any of them is written,
-    so that transactions writing several hooks never wait on each other in a cycle (a claim's
-    advisory locks come before this; SQLite has one writer at a time)."""
-    if hook_ids and _is_postgres(session):
-        await session.execute(
-            sa.select(_HOOKS.c.id)
-            .where(_HOOKS.c.id.in_(sorted(hook_ids)))
-            .order_by(_HOOKS.c.id)
-            .with_for_update(key_share=True)  # FOR NO KEY UPDATE
-        )
+    """Lock these hooks' rows in id order, before any of them is written, so that transactions
+    writing several hooks never wait on each other in a cycle (the connector's: a claim's locks
+    come before this)."""
+    await connector_of(session).lock_hook_rows(session, sorted(hook_ids))
 
 
 def _tally_params(hook_id: str, tally: HookTally) -> dict[str, Any]:

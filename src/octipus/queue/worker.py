@@ -11,12 +11,11 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from octipus.db.engine import create_inline_sqlite_engine, sync_wal
+from octipus.db.connectors import NEW_WORK, Listening
 from octipus.db.ids import new_id
 from octipus.db.tables import utcnow
 from octipus.db.thread import DatabaseThread
@@ -45,10 +44,10 @@ class Worker:
     One loop does all of the worker's database work, each round in one transaction: store the
     outcomes of runs that ended, renew leases and recover stalled runs (every quarter lease),
     and claim work for the free slots. So a busy worker pays one commit per round, not several
-    per execution. It wakes when the ingress queues work (`runtime.work_available`; on
-    PostgreSQL also LISTEN/NOTIFY from other processes), when a run ends, when a round claimed
-    work and slots are still free, at the next upkeep, and every `poll_interval_seconds`
-    (retries coming due).
+    per execution. It wakes when the ingress queues work (`runtime.work_available`; where the
+    connector listens, also notifications from other processes), when a run ends, when a round
+    claimed work and slots are still free, at the next upkeep, and every
+    `poll_interval_seconds` (retries coming due).
     """
 
     def __init__(self, runtime: Runtime):
@@ -57,7 +56,6 @@ class Worker:
         self._running: set[asyncio.Task[None]] = set()
         self._ended: list[tuple[Run, Outcome]] = []  # outcomes not yet stored
         self._loop: asyncio.Task[None] | None = None
-        self._listener: Any = None  # asyncpg.Connection on PostgreSQL
         self._stopping = False
         self._next_upkeep = 0.0
         self._tallies: dict[str, HookTally] = {}  # hooks' outcomes not yet written
@@ -65,21 +63,14 @@ class Worker:
         self._quiet_until = 0.0  # NOTIFY wakes no sooner (loop time)
         self._wake_timer: asyncio.TimerHandle | None = None
         self._database: DatabaseThread | None = None  # SQLite: rounds on the loop, or a thread
+        self._listening: Listening | None = None  # notifications from other processes
 
     async def start(self) -> None:
-        settings = self.runtime.settings
-        engine = create_inline_sqlite_engine(settings)
-        if engine is not None:
-            assert engine.url.database
-            synced = settings.sqlite_synchronous == "full"
-            self._database = DatabaseThread(
-                engine,
-                name=f"octipus-worker-db-{self.id[-8:]}",
-                after_commit=partial(sync_wal, engine.url.database) if synced else None,
-                on_loop=create_inline_sqlite_engine(settings, wait=False),
-            )
-        if not self.runtime.settings.is_sqlite:
-            await self._listen()
+        connector, settings = self.runtime.connector, self.runtime.settings
+        self._database = connector.worker_database(settings, f"octipus-worker-db-{self.id[-8:]}")
+        self._listening = connector.listen(settings.database_url, NEW_WORK, self._notified)
+        if self._listening is not None:
+            await self._listening.start()
         self._loop = asyncio.create_task(self._work_loop(), name=f"worker {self.id}")
         log.info(
             "worker started",
@@ -92,7 +83,8 @@ class Worker:
         self.runtime.work_available.set()
         if self._loop is not None:
             await self._loop
-        await self._unlisten()
+        if self._listening is not None:
+            await self._listening.stop()
         if self._running:
             grace = self.runtime.settings.shutdown_grace_seconds
             _, unfinished = await asyncio.wait(self._running, timeout=grace or None)
@@ -156,7 +148,6 @@ class Worker:
         self.runtime.changes.round_committed(ended, bool(runs))
         if upkeep:
             self._next_upkeep = time.monotonic() + settings.lease_seconds / 4
-            await self._check_listener()
         self._after_claim(free, len(runs))
         for run in runs:
             task = asyncio.create_task(self._run(run), name=f"execution {run.claim.id}")
@@ -235,20 +226,7 @@ class Worker:
         ended, self._ended = self._ended, []
         return ended
 
-    async def _listen(self) -> None:
-        """LISTEN for NOTIFY from other processes' ingress; polling covers any gap."""
-        import asyncpg
-
-        url = make_url(self.runtime.settings.database_url).set(drivername="postgresql")
-        try:
-            conn = await asyncpg.connect(url.render_as_string(hide_password=False))
-            await conn.add_listener(queries.NOTIFY_CHANNEL, self._notified)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("LISTEN unavailable; polling only", extra={"error": str(exc)})
-            return
-        self._listener = conn
-
-    def _notified(self, *_: object) -> None:
+    def _notified(self) -> None:
         """Wake for NOTIFY; right after a round that found nothing, once when the quiet ends."""
         loop = asyncio.get_running_loop()
         quiet = self._quiet_until - loop.time()
@@ -260,16 +238,6 @@ class Worker:
     def _quiet_ended(self) -> None:
         self._wake_timer = None
         self.runtime.work_available.set()
-
-    async def _check_listener(self) -> None:
-        if self._listener is not None and self._listener.is_closed():
-            self._listener = None
-            await self._listen()
-
-    async def _unlisten(self) -> None:
-        if self._listener is not None:
-            await self._listener.close()
-            self._listener = None
 
 
 def _merged(first: dict[str, HookTally], later: dict[str, HookTally]) -> dict[str, HookTally]:

@@ -25,7 +25,7 @@ def _run_on(connection: Connection) -> None:
 
 async def _run_standalone() -> None:
     from octipus.config import Settings
-    from octipus.db.engine import create_engine
+    from octipus.db.connectors import create_engine
 
     engine = create_engine(Settings())
     async with engine.begin() as conn:
