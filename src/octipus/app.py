@@ -13,7 +13,7 @@ from fastapi.responses import ORJSONResponse
 
 from octipus import __version__
 from octipus.accounts import bootstrap_admin
-from octipus.api import auth, channels, executions, health, hooks, webhooks
+from octipus.api import auth, channels, delivery_detail, executions, health, hooks, webhooks
 from octipus.api.errors import install_error_handlers
 from octipus.api.front import OctipusApp
 from octipus.api.ingress_schema import document_ingress
@@ -54,8 +54,13 @@ def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundS
     from octipus.cluster.leader import Leadership, leader_lock
     from octipus.queue.worker import Worker
     from octipus.retention import Retention
+    from octipus.search import SearchIndexer
 
-    singletons = [*channel_services(runtime), Retention(runtime.settings, runtime.sessions)]
+    singletons = [
+        *channel_services(runtime),
+        Retention(runtime.settings, runtime.sessions),
+        SearchIndexer(runtime.sessions, runtime.settings.search_index_interval_seconds),
+    ]
     services: list[BackgroundService] = [Worker(runtime)] if with_worker else []
     services.append(Leadership(leader_lock(runtime.settings), singletons))
     return services
@@ -136,6 +141,15 @@ def create_app(
     )
     install_error_handlers(app)
     document_ingress(app)
-    for module in (health, webhooks, hooks, executions, auth, channels, web_routes):
+    for module in (
+        health,
+        webhooks,
+        hooks,
+        executions,
+        delivery_detail,
+        auth,
+        channels,
+        web_routes,
+    ):
         app.include_router(module.router)
     return app

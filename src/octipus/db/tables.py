@@ -99,7 +99,7 @@ class Delivery(Base):
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
     path: Mapped[str] = mapped_column(sa.String(500), index=True)
-    delivery_id: Mapped[str | None] = mapped_column(sa.String(200))
+    delivery_id: Mapped[str | None] = mapped_column(sa.String(200), index=True)
     event_type: Mapped[str | None] = mapped_column(sa.String(200))
     method: Mapped[str] = mapped_column(sa.String(10), default="POST")
     content_type: Mapped[str | None] = mapped_column(sa.String(200))
@@ -114,6 +114,9 @@ class Delivery(Base):
 # with the same literals (not bound parameters) so that the planner can use that partial index.
 WAITING_STATUSES = ("queued", "retrying")
 WAITING_ROWS = f"status IN ({', '.join(repr(s) for s in WAITING_STATUSES)})"
+# Statuses an execution never leaves (retention may delete these).
+FINISHED_STATUSES = ("success", "error", "skipped", "cancelled")
+STATUSES = ("queued", "running", "retrying", *FINISHED_STATUSES)
 
 
 class Execution(Base):
@@ -124,6 +127,9 @@ class Execution(Base):
         sa.UniqueConstraint("hook_id", "dedupe_key", name="uq_executions_hook_dedupe"),
         sa.Index("ix_executions_claim", "status", "run_after"),
         sa.Index("ix_executions_hook_created", "hook_id", "created_at"),
+        # The log, newest first: unfiltered (admins) and by status.
+        sa.Index("ix_executions_created", "created_at", "id"),
+        sa.Index("ix_executions_status_created", "status", "created_at"),
         # Each hook's waiting rows, oldest first: what a claim reads (queue/queries.py).
         sa.Index(
             "ix_executions_due",
@@ -156,6 +162,27 @@ class Execution(Base):
     run_after: Mapped[datetime] = mapped_column(default=utcnow)
     lease_expires_at: Mapped[datetime | None]
     worker_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # A replay names the execution it replays (kept as text: the original may be pruned first).
+    replay_of: Mapped[str | None] = mapped_column(sa.String(32))
+
+
+class Attempt(Base):
+    """One finished run of an execution's action: what was sent, what came back, what next."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (sa.UniqueConstraint("execution_id", "number", name="uq_attempts_number"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    execution_id: Mapped[str] = mapped_column(sa.ForeignKey("executions.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime]
+    duration_ms: Mapped[int]
+    outcome: Mapped[str] = mapped_column(sa.String(20))  # success | retrying | error
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    # {"request": {method, url, headers, body, bodyTruncated}, "response": {status, ...}}
+    exchange: Mapped[dict[str, Any] | None]
+    next_attempt_at: Mapped[datetime | None]
 
 
 class Rejection(Base):
