@@ -14,6 +14,10 @@ from octipus.api.errors import ApiError
 from octipus.db.tables import STATUSES, Delivery, Execution, Hook, User
 from octipus.search import body_contains
 
+# Matches counted at most: past it `total` stops and `totalCapped` is true (an exact count of
+# a million rows takes seconds on SQLite; "10000+" is what a person needs). Filters on the
+# delivery (event, q) likewise look at the newest COUNT_CAP + 1 matching deliveries.
+COUNT_CAP = 10_000
 StatusName = StrEnum("StatusName", {s: s for s in STATUSES})  # type: ignore[misc]
 
 
@@ -42,17 +46,24 @@ class LogFilter:
                     )
             terms.append(Execution.status.in_(statuses))
         if self.event:
-            terms.append(Delivery.event_type == self.event)
-        if self.delivery_id:
-            terms.append(
-                sa.or_(Delivery.delivery_id == self.delivery_id, Delivery.id == self.delivery_id)
+            newest = (
+                sa.select(Delivery.id)
+                .where(Delivery.event_type == self.event)
+                .order_by(Delivery.id.desc())
+                .limit(COUNT_CAP + 1)
             )
+            terms.append(Execution.delivery_pk.in_(newest))
+        if self.delivery_id:
+            ours_or_theirs = sa.or_(
+                Delivery.delivery_id == self.delivery_id, Delivery.id == self.delivery_id
+            )
+            terms.append(Execution.delivery_pk.in_(sa.select(Delivery.id).where(ours_or_theirs)))
         if self.since:
             terms.append(Execution.created_at >= _instant("since", self.since))
         if self.until:
             terms.append(Execution.created_at < _instant("until", self.until))
         if self.q:
-            terms.append(body_contains(session, self.q))
+            terms.append(body_contains(session, self.q, COUNT_CAP + 1))
         return terms
 
 

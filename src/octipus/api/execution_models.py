@@ -56,7 +56,8 @@ class ExecutionDetail(ExecutionOut):
 
 class ExecutionPage(BaseModel):
     executions: list[ExecutionOut]
-    total: int
+    total: int = Field(description="Executions that match, counted up to 10000")
+    totalCapped: bool = Field(description="More than `total` match")
 
 
 class OneExecution(BaseModel):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from octipus.api.deps import RuntimeDep, SessionDep, UserDep
 from octipus.api.errors import ApiError
-from octipus.api.execution_filters import LogFilter, log_filter, visible
+from octipus.api.execution_filters import COUNT_CAP, LogFilter, log_filter, visible
 from octipus.api.execution_models import (
     ExecutionList,
     ExecutionPage,
@@ -34,7 +34,7 @@ from octipus.queue.executor import run_now
 router = APIRouter(tags=["executions"])
 
 MAX_OFFSET = 10**9
-MAX_BULK_REPLAY = 10_000  # executions one bulk replay may queue
+MAX_BULK_REPLAY = COUNT_CAP  # executions one bulk replay may queue
 LimitQuery = Query(50, ge=1, le=500, description="Page size (1-500)")
 OffsetQuery = Query(0, ge=0, le=MAX_OFFSET, description="Executions to skip, newest first (0-1e9)")
 FilterDep = Depends(log_filter)
@@ -108,22 +108,41 @@ def _joined(*columns: Any) -> sa.Select:
     )
 
 
+async def _count(session: SessionDep, user: User, wanted: LogFilter, *more: Any) -> int:
+    """Executions matching, counted up to COUNT_CAP + 1, joining only what the filters read."""
+    query = sa.select(sa.literal(1)).select_from(Execution)
+    if not user.is_admin:
+        query = query.join(Hook, Hook.id == Execution.hook_id)
+    if more:
+        query = query.outerjoin(Delivery, Delivery.id == Execution.delivery_pk)
+    matching = visible(query, user).where(*wanted.conditions(session), *more)
+    counted = sa.select(sa.func.count()).select_from(matching.limit(COUNT_CAP + 1).subquery())
+    return int(await session.scalar(counted) or 0)
+
+
 async def _page(
     session: SessionDep, user: User, limit: int, offset: int, wanted: LogFilter
 ) -> dict[str, Any]:
-    """One page of executions, newest first, with the total that match."""
-    conditions = wanted.conditions(session)
-    total = await session.scalar(visible(_joined(sa.func.count()), user).where(*conditions))
-    rows = await session.execute(
-        visible(_joined(Execution, Hook.name, Delivery), user)
-        .where(*conditions)
-        .order_by(Execution.created_at.desc(), Execution.id.desc())
+    """One page of executions, newest first, with how many match (up to COUNT_CAP)."""
+    total = await _count(session, user, wanted)
+    newest_first = (Execution.created_at.desc(), Execution.id.desc())
+    # The page's ids first, then their rows: sorting the matches carries no bodies.
+    page = (
+        visible(_joined(Execution.id), user)
+        .where(*wanted.conditions(session))
+        .order_by(*newest_first)
         .limit(limit)
         .offset(offset)
     )
+    rows = await session.execute(
+        _joined(Execution, Hook.name, Delivery)
+        .where(Execution.id.in_(page.scalar_subquery()))
+        .order_by(*newest_first)
+    )
     return {
         "executions": [execution_json(e, name, d) for e, name, d in rows.all()],
-        "total": int(total or 0),
+        "total": min(total, COUNT_CAP),
+        "totalCapped": total > COUNT_CAP,
     }
 
 
@@ -197,19 +216,19 @@ async def replay_matching(
         body.until,
         body.q,
     )
-    conditions = [*wanted.conditions(session), Delivery.body_pruned_at.is_(None)]
+    more: list[sa.ColumnElement[bool]] = [Delivery.body_pruned_at.is_(None)]
     if not body.includeSkipped:
-        conditions.append(Execution.status != "skipped")
-    query = visible(_joined(Execution.id), user).where(*conditions)
-    count = int(await session.scalar(query.with_only_columns(sa.func.count())) or 0)
-    if body.dryRun:
-        return StoredJSONResponse({"count": count, "executionIds": []})
+        more.append(Execution.status != "skipped")
+    count = await _count(session, user, wanted, *more)
     if count > MAX_BULK_REPLAY:
         raise ApiError(
             409,
-            f"{count} executions match; one replay queues at most {MAX_BULK_REPLAY}: narrow "
-            "the filters (hookId, status, since/until)",
+            f"More than {MAX_BULK_REPLAY} executions match; one replay queues at most "
+            f"{MAX_BULK_REPLAY}: narrow the filters (hookId, status, since/until)",
         )
+    if body.dryRun:
+        return StoredJSONResponse({"count": count, "executionIds": []})
+    conditions = [*wanted.conditions(session), *more]
     originals = list(
         (await session.execute(visible(_joined(Execution), user).where(*conditions)))
         .scalars()

@@ -96,6 +96,8 @@ class Delivery(Base):
     """One accepted request, kept whole (raw body) so every execution and replay sees it."""
 
     __tablename__ = "deliveries"
+    # The log's `event` filter: the newest deliveries of an event type.
+    __table_args__ = (sa.Index("ix_deliveries_event", "event_type", "id"),)
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
     path: Mapped[str] = mapped_column(sa.String(500), index=True)
@@ -127,9 +129,9 @@ class Execution(Base):
         sa.UniqueConstraint("hook_id", "dedupe_key", name="uq_executions_hook_dedupe"),
         sa.Index("ix_executions_claim", "status", "run_after"),
         sa.Index("ix_executions_hook_created", "hook_id", "created_at"),
-        # The log, newest first: unfiltered (admins) and by status.
+        # The log, newest first: unfiltered (admins), and by status within the caller's hooks.
         sa.Index("ix_executions_created", "created_at", "id"),
-        sa.Index("ix_executions_status_created", "status", "created_at"),
+        sa.Index("ix_executions_status_created", "status", "hook_id", "created_at"),
         # Each hook's waiting rows, oldest first: what a claim reads (queue/queries.py).
         sa.Index(
             "ix_executions_due",

@@ -36,8 +36,11 @@ def upgrade() -> None:
     with op.batch_alter_table("executions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("replay_of", sa.String(length=32), nullable=True))
     op.create_index("ix_executions_created", "executions", ["created_at", "id"])
-    op.create_index("ix_executions_status_created", "executions", ["status", "created_at"])
+    op.create_index(
+        "ix_executions_status_created", "executions", ["status", "hook_id", "created_at"]
+    )
     op.create_index("ix_deliveries_delivery_id", "deliveries", ["delivery_id"])
+    op.create_index("ix_deliveries_event", "deliveries", ["event_type", "id"])
     if op.get_bind().dialect.name == "sqlite":
         # Words of the deliveries' bodies, rowid = the delivery's rowid; filled by the leader
         # in batches (queue/search.py), not at ingest.
@@ -47,6 +50,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE delivery_search")
+    op.drop_index("ix_deliveries_event", table_name="deliveries")
     op.drop_index("ix_deliveries_delivery_id", table_name="deliveries")
     op.drop_index("ix_executions_status_created", table_name="executions")
     op.drop_index("ix_executions_created", table_name="executions")
