@@ -9,6 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from octipus.api.execution_models import (
+    ExecutionPage,
+    ExecutionReply,
+    OneDelivery,
+    OneExecution,
+    ReplayCount,
+)
 from tests.support.hooks import make_hook, send_github, unique_path
 from tests.support.receiver import Receiver, Reply
 from tests.support.server import ServerProcess
@@ -71,8 +78,9 @@ def test_every_attempt_of_a_retry_sequence_is_kept(console: ServerProcess, recei
     deliver(console, hook, b'{"release": "v1.2.3"}')
     execution = one_in(console, hook, ("success",))
     with console.client() as c:
-        shown = c.get(f"/api/executions/{execution['id']}").json()["execution"]
-
+        answer = c.get(f"/api/executions/{execution['id']}").json()
+    OneExecution.model_validate(answer)  # the documented response model
+    shown = answer["execution"]
     attempts = shown["attemptLog"]
     assert [(a["number"], a["outcome"]) for a in attempts] == [
         (1, "retrying"),
@@ -119,6 +127,7 @@ def test_filters_narrow_the_list(console: ServerProcess, receiver: Receiver):
         def ids(**params) -> list[str]:
             answer = c.get("/api/executions", params={"limit": 500, **params})
             assert answer.status_code == 200, answer.text
+            ExecutionPage.model_validate(answer.json())
             return [e["hookId"] + ":" + e["deliveryId"] for e in answer.json()["executions"]]
 
         assert ids(hookId=hook["id"], event="release") == [f"{hook['id']}:{wanted}"]
@@ -192,6 +201,7 @@ def test_cancel_stops_a_retrying_execution(console: ServerProcess, receiver: Rec
         retried = c.post(f"/api/executions/{waiting['id']}/retry")
         listed = c.get("/api/executions", params={"hookId": hook["id"], "status": "cancelled"})
     assert answer.status_code == 200, answer.text
+    ExecutionReply.model_validate(answer.json())
     assert answer.json()["execution"]["status"] == "cancelled"
     assert answer.json()["execution"]["finishedAt"]
     assert twice.status_code == 409 and "this one is cancelled" in twice.json()["error"]
@@ -253,6 +263,7 @@ def test_bulk_replay_counts_first_then_queues_the_matches(
         dry = c.post("/api/executions/replay", json={**wanted, "dryRun": True})
         assert dry.status_code == 200, dry.text
         assert dry.json() == {"count": 3, "executionIds": []}
+        ReplayCount.model_validate(dry.json())
         assert c.get("/api/executions", params={"hookId": hook["id"]}).json()["total"] == 3
         done = c.post("/api/executions/replay", json=wanted).json()
         replays = finished_executions(c, hook["id"], count=6, statuses=("success", "error"))
@@ -290,6 +301,7 @@ def test_a_delivery_shows_its_executions(console: ServerProcess, receiver: Recei
         stream = c.get("/api/deliveries/stream")
         missing = c.get("/api/deliveries/0123456789abcdef0123456789abcdef")
     assert answer.status_code == 200, answer.text
+    OneDelivery.model_validate(answer.json())
     shown = answer.json()["delivery"]
     assert (shown["deliveryId"], shown["eventType"], shown["body"]) == (
         delivery,
@@ -368,3 +380,35 @@ def test_cli_show_retry_cancel_and_replay(console: ServerProcess, receiver: Rece
     assert bad.returncode != 0 and "cancelled" in bad.stderr
     unknown = console.cli("executions", "list", "--hook", "no-such-hook", check=False)
     assert unknown.returncode == 1 and "no hook named 'no-such-hook'" in unknown.stderr
+
+
+@pytest.mark.postgres
+def test_attempts_search_retry_and_cancel_on_postgresql(
+    server_factory, pg_database_url: str, receiver: Receiver
+):
+    env = {
+        "OCTIPUS_DATABASE_URL": pg_database_url,
+        "OCTIPUS_FORWARD_ALLOW_HOSTS": "127.0.0.1",
+        "OCTIPUS_RETRY_BASE_SCALE": "0.001",
+    }
+    server = server_factory(env=env)
+    receiver.script("/pg", Reply(503, b"busy", AN_HOUR))
+    hook = forward_hook(server, receiver.url + "/pg")
+    word = f"pgneedle{uuid.uuid4().hex[:6]}"
+    deliver(server, hook, b'{"w": "%s"}' % word.encode())
+    retrying = one_in(server, hook, ("retrying",))
+    deliver(server, hook, b'{"w": "other"}')
+    with server.client() as c:
+        finished_executions(c, hook["id"], statuses=("success",))
+        found = c.get("/api/executions", params={"hookId": hook["id"], "q": word}).json()
+        retried = c.post(f"/api/executions/{retrying['id']}/retry")
+
+        def succeeded() -> dict | None:
+            shown = c.get(f"/api/executions/{retrying['id']}").json()["execution"]
+            return shown if shown["status"] == "success" else None
+
+        shown = wait_until(succeeded, what="the retried execution to succeed")
+    assert [e["id"] for e in found["executions"]] == [retrying["id"]]
+    assert retried.status_code == 200
+    assert [a["outcome"] for a in shown["attemptLog"]] == ["retrying", "success"]
+    assert [a["response"]["status"] for a in shown["attemptLog"]] == [503, 200]

@@ -64,6 +64,12 @@ class OneExecution(BaseModel):
     execution: ExecutionDetail
 
 
+class ExecutionReply(BaseModel):
+    """The execution as it is after a retry, cancel or replay (its attempts: GET it)."""
+
+    execution: ExecutionOut
+
+
 class ExecutionList(BaseModel):
     results: list[ExecutionOut]
 

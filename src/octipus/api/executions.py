@@ -16,6 +16,7 @@ from octipus.api.execution_filters import COUNT_CAP, LogFilter, log_filter, visi
 from octipus.api.execution_models import (
     ExecutionList,
     ExecutionPage,
+    ExecutionReply,
     OneExecution,
     ReplayCount,
     ReplayRequest,
@@ -270,7 +271,9 @@ def _enqueue_replay(
     return replay
 
 
-@router.post("/api/executions/{execution_id}/replay", status_code=202, response_model=OneExecution)
+@router.post(
+    "/api/executions/{execution_id}/replay", status_code=202, response_model=ExecutionReply
+)
 async def replay_execution(
     execution_id: str,
     user: UserDep,
@@ -302,7 +305,7 @@ async def replay_execution(
     return StoredJSONResponse({"execution": await _one(session, user, replay.id)}, 202)
 
 
-@router.post("/api/executions/{execution_id}/retry", response_model=OneExecution)
+@router.post("/api/executions/{execution_id}/retry", response_model=ExecutionReply)
 async def retry_execution(
     execution_id: str, user: UserDep, session: SessionDep, runtime: RuntimeDep
 ) -> StoredJSONResponse:
@@ -320,7 +323,7 @@ async def retry_execution(
     return StoredJSONResponse({"execution": await _one(session, user, execution_id)})
 
 
-@router.post("/api/executions/{execution_id}/cancel", response_model=OneExecution)
+@router.post("/api/executions/{execution_id}/cancel", response_model=ExecutionReply)
 async def cancel_execution(
     execution_id: str, user: UserDep, session: SessionDep
 ) -> StoredJSONResponse:
