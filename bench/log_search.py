@@ -145,7 +145,7 @@ async def measure(path: Path, count: int, repeat: int) -> None:
         ("since 7 days", admin, lambda: LogFilter(since=week_ago)),
         ("q rare (1 match)", admin, lambda: LogFilter(q=needle)),
         ("q rare (user)", user, lambda: LogFilter(q=needle)),
-        ("q mid (w50, ~2%)", admin, lambda: LogFilter(q="w50")),
+        ("q mid (w50, ~0.5%)", admin, lambda: LogFilter(q="w50")),
         ("q common (w0)", admin, lambda: LogFilter(q="w0")),
         ("q + hookId", user, lambda: LogFilter(hook_id=hooks[0], q="w50")),
     ]
