@@ -16,6 +16,7 @@ from octipus.api import (
     auth,
     channels,
     deliveries,
+    delivery_detail,
     execution_stream,
     executions,
     health,
@@ -65,8 +66,13 @@ def background_services(runtime: Runtime, with_worker: bool) -> list[BackgroundS
     from octipus.cluster.leader import Leadership
     from octipus.queue.worker import Worker
     from octipus.retention import Retention
+    from octipus.search import SearchIndexer
 
-    singletons = [*channel_services(runtime), Retention(runtime.settings, runtime.sessions)]
+    singletons = [
+        *channel_services(runtime),
+        Retention(runtime.settings, runtime.sessions),
+        SearchIndexer(runtime.sessions, runtime.settings.search_index_interval_seconds),
+    ]
     services: list[BackgroundService] = (
         [Worker(runtime), FailureAlerts(runtime)] if with_worker else []
     )
@@ -159,6 +165,7 @@ def create_app(
         execution_stream,
         executions,
         deliveries,
+        delivery_detail,
         auth,
         channels,
         web_routes,

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     retention_days: float = Field(30.0, ge=0)
     retention_body_days: float | None = Field(None, gt=0)
     retention_interval_seconds: float = Field(600.0, gt=0)
+    # How often the leader adds new deliveries to the body search index (SQLite; search.py).
+    search_index_interval_seconds: float = Field(2.0, gt=0)
     # Hooks: each of triggerConfig, actionConfig and conditions may nest at most this deep and
     # take at most this many bytes as JSON (README, Hooks API).
     hook_config_max_depth: int = Field(64, ge=4, le=200)

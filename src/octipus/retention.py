@@ -25,13 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from octipus.background import TaskService
 from octipus.config import Settings
 from octipus.db.ids import first_id_at
-from octipus.db.tables import Delivery, Execution, utcnow
+from octipus.db.tables import FINISHED_STATUSES, Delivery, Execution, utcnow
 from octipus.metrics import RETENTION_PRUNED
+from octipus.search import forget
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000  # rows per transaction
-FINISHED = ("success", "error", "skipped")
 
 
 def old_finished_executions(cutoff: datetime) -> sa.Delete:
@@ -40,7 +40,7 @@ def old_finished_executions(cutoff: datetime) -> sa.Delete:
         sa.select(Execution.id)
         .where(
             Execution.id < first_id_at(cutoff),
-            Execution.status.in_(FINISHED),
+            Execution.status.in_(FINISHED_STATUSES),
             Execution.finished_at < cutoff,
         )
         .order_by(Execution.id)
@@ -49,23 +49,22 @@ def old_finished_executions(cutoff: datetime) -> sa.Delete:
     return sa.delete(Execution).where(Execution.id.in_(batch.scalar_subquery()))
 
 
-def old_unreferenced_deliveries(cutoff: datetime) -> sa.Delete:
-    """Delete up to BATCH deliveries received before `cutoff` that no execution references."""
+def old_unreferenced_deliveries(cutoff: datetime) -> sa.Select[str]:
+    """Ids of up to BATCH deliveries received before `cutoff` that no execution references."""
     referenced = sa.exists().where(Execution.delivery_pk == Delivery.id)
-    batch = (
+    return (
         sa.select(Delivery.id)
         .where(Delivery.id < first_id_at(cutoff), Delivery.received_at < cutoff, ~referenced)
         .order_by(Delivery.id)
         .limit(BATCH)
     )
-    return sa.delete(Delivery).where(Delivery.id.in_(batch.scalar_subquery()))
 
 
 def old_bodies(after: str, cutoff: datetime) -> sa.Select[str]:
     """Ids of up to BATCH deliveries past `after`, received before `cutoff`, body still kept
     and needed by no execution waiting or running."""
     needed = sa.exists().where(
-        Execution.delivery_pk == Delivery.id, Execution.status.not_in(FINISHED)
+        Execution.delivery_pk == Delivery.id, Execution.status.not_in(FINISHED_STATUSES)
     )
     return (
         sa.select(Delivery.id)
@@ -123,7 +122,7 @@ class Retention(TaskService):
         if days:
             cutoff = now - timedelta(days=days)
             pruned.executions = await self._batches(old_finished_executions(cutoff))
-            pruned.deliveries = await self._batches(old_unreferenced_deliveries(cutoff))
+            pruned.deliveries = await self._delete_deliveries(cutoff)
         if body_days and (not days or body_days < days):
             pruned.bodies = await self._clear_bodies(now - timedelta(days=body_days), now)
         for what, count in vars(pruned).items():
@@ -145,12 +144,27 @@ class Retention(TaskService):
                 return total
             await asyncio.sleep(0)  # let the requests and the workers in between batches
 
+    async def _delete_deliveries(self, cutoff: datetime) -> int:
+        """Delete the old unreferenced deliveries, batch by batch, with their search words."""
+        total = 0
+        while True:
+            async with self.sessions.begin() as session:
+                ids = list((await session.scalars(old_unreferenced_deliveries(cutoff))).all())
+                if ids:
+                    await forget(session, ids)
+                    await session.execute(sa.delete(Delivery).where(Delivery.id.in_(ids)))
+            total += len(ids)
+            if len(ids) < BATCH:
+                return total
+            await asyncio.sleep(0)
+
     async def _clear_bodies(self, cutoff: datetime, now: datetime) -> int:
         total = 0
         while True:
             async with self.sessions.begin() as session:
                 ids = list((await session.scalars(old_bodies(self._bodies_done, cutoff))).all())
                 if ids:
+                    await forget(session, ids)
                     await session.execute(clear_bodies(ids, now))
             total += len(ids)
             if len(ids) < BATCH:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from octipus.db.ids import first_id_at
-from octipus.db.tables import Delivery, Execution
+from octipus.db.tables import Attempt, Delivery, Execution
 from tests.support.hooks import make_hook, send_github, unique_path
 from tests.support.server import ServerProcess
 from tests.support.waiting import wait_until
@@ -141,3 +141,85 @@ def test_retention_prunes_old_finished_rows_and_nothing_else(
         replay = c.post(f"/api/executions/{last_week}/replay")
     assert replay.status_code == 409 and "OCTIPUS_RETENTION_BODY_DAYS" in replay.text
     assert "retention pass" in server.logs()
+
+
+def attempt_rows(database_url: str, execution_ids: set[str]) -> int:
+    """How many attempt rows these executions have."""
+
+    async def run() -> int:
+        engine = create_async_engine(database_url)
+        async with engine.connect() as conn:
+            count = await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(Attempt)
+                .where(Attempt.execution_id.in_(execution_ids))
+            )
+        await engine.dispose()
+        return int(count or 0)
+
+    return asyncio.run(run())
+
+
+def add_attempts(database_url: str, execution_ids: set[str]) -> None:
+    async def run() -> None:
+        engine = create_async_engine(database_url)
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.insert(Attempt.__table__),
+                [
+                    {
+                        "id": uuid.uuid4().hex,
+                        "execution_id": e,
+                        "number": 1,
+                        "finished_at": NOW,
+                        "duration_ms": 1,
+                        "outcome": "success",
+                    }
+                    for e in execution_ids
+                ],
+            )
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def search_hits(database_url: str, word: str) -> int:
+    """Deliveries whose indexed body holds `word` (SQLite's search index)."""
+
+    async def run() -> int:
+        engine = create_async_engine(database_url)
+        async with engine.connect() as conn:
+            count = await conn.scalar(
+                sa.text("SELECT count(*) FROM delivery_search WHERE delivery_search MATCH :w"),
+                {"w": word},
+            )
+        await engine.dispose()
+        return int(count or 0)
+
+    return asyncio.run(run())
+
+
+def test_retention_removes_attempts_and_search_words_with_their_rows(
+    server_factory: Callable[..., ServerProcess], database: dict[str, str]
+):
+    env = {**RETENTION, **database, "OCTIPUS_SEARCH_INDEX_INTERVAL_SECONDS": "0.2"}
+    server = server_factory(env=env)
+    url = database["OCTIPUS_DATABASE_URL"]
+    path = unique_path()
+    with server.client() as c:
+        hook = make_hook(c, path, SECRET)
+    rows = Rows(hook)
+    gone = {rows.execution(rows.delivery(40), 40, "error", 40) for _ in range(3)}
+    waiting = rows.delivery(40)
+    kept = {rows.execution(waiting, 40, "retrying", None)}
+    rows.execution(week := rows.delivery(10), 10, "success", 10)
+    rows.write(url)
+    add_attempts(url, gone | kept)
+    assert send_github(server.url, path, b'{"fresh": true}', SECRET).status_code == 202
+
+    wait_until(lambda: stored(url)[1][week] == b"" and attempt_rows(url, gone) == 0, 30)
+    assert attempt_rows(url, kept) == 1
+    if url.startswith("sqlite"):
+        # Deliveries are indexed in arrival order: once the newest is, every older one was.
+        wait_until(lambda: search_hits(url, "fresh") == 1, 30, "the fresh delivery indexed")
+        assert search_hits(url, "old") == 1  # `waiting`'s body: the others' words are gone

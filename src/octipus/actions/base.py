@@ -49,6 +49,9 @@ class ActionContext:
     trigger: dict[str, Any]  # the template context: {webhook, hook, execution, now}
     # The owner's verified bindings as of the claim, for actions with `uses_owner_bindings`.
     owner_bindings: list[ChannelBinding] | None = None
+    # Set by actions that talk HTTP: what was sent and what came back (actions/exchange.py),
+    # kept with the attempt in the execution log, whether the run succeeds or fails.
+    exchange: dict[str, Any] | None = None
 
 
 class Action(Protocol):

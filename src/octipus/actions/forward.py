@@ -10,6 +10,7 @@ import orjson
 
 from octipus import __version__
 from octipus.actions.base import ActionContext, ActionError, ConfigError, RetryableError
+from octipus.actions.exchange import summarize
 from octipus.db.tables import User
 from octipus.hooks.templates import render, render_value
 from octipus.ingress.providers.registry import sign_headers
@@ -138,6 +139,7 @@ class ForwardAction:
         headers["Idempotency-Key"] = ctx.execution_id
         if config.get("signingSecret"):
             headers.update(sign_headers("github", config["signingSecret"], body or b""))
+        ctx.exchange = summarize(method, url, headers, body, None)
         try:
             response = await ctx.runtime.outbound.request(
                 method,
@@ -156,6 +158,7 @@ class ForwardAction:
             raise ActionError(f"{method} {url} could not be sent: {exc}") from None
         except HttpError as exc:
             raise RetryableError(f"{method} {url} failed: {type(exc).__name__}: {exc}") from None
+        ctx.exchange = summarize(method, url, headers, body, response)
         result = _summary(response, method, url)
         status = response.status
         if response.is_success:

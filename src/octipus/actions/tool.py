@@ -60,12 +60,15 @@ class ToolAction:
             _, spec = resolve(tool_id, action, ctx.owner, ctx.runtime.settings)
         except (UnknownTool, ToolRefused) as exc:
             raise ActionError(str(exc), result=where) from None
+        tool_ctx = ToolContext(ctx.runtime, ctx.owner)
         try:
             params = spec.render(config.get("toolParams") or {}, ctx.trigger)
-            output = await invoke(spec, params, ToolContext(ctx.runtime, ctx.owner))
+            output = await invoke(spec, params, tool_ctx)
         except ToolError as exc:
+            ctx.exchange = tool_ctx.exchange
             result = {**where, **exc.result, "error": str(exc)}
             if exc.retryable:
                 raise RetryableError(str(exc), result=result) from None
             raise ActionError(str(exc), result=result) from None
+        ctx.exchange = tool_ctx.exchange
         return {**where, **output}

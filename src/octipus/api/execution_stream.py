@@ -30,14 +30,12 @@ from fastapi.responses import StreamingResponse
 
 from octipus.api.deps import RuntimeDep, UserDep
 from octipus.api.errors import ApiError
-from octipus.api.executions import STATUSES
 from octipus.api.http_protocol import ENDLESS
-from octipus.db.tables import Delivery, Execution, Hook, User
+from octipus.db.tables import STATUSES, Delivery, Execution, Hook, User
 from octipus.runtime import Runtime
 
 router = APIRouter(tags=["executions"])
 
-STREAM_STATUSES = (*STATUSES, "held")
 LOOKBACK = timedelta(seconds=5)
 PAGE = 500  # rows per read; a fuller backlog is read page by page at once
 MIN_READ_INTERVAL = 0.2  # seconds: a stream reads at most this often, however busy the process
@@ -232,10 +230,8 @@ async def stream_changes(runtime: Runtime, feed: ChangeFeed) -> AsyncIterator[st
 def _status(status: str | None) -> str | None:
     if not status:
         return None
-    if status not in STREAM_STATUSES:
-        raise ApiError(
-            400, f"status must be one of {', '.join(STREAM_STATUSES)} (got {status[:40]!r})"
-        )
+    if status not in STATUSES:
+        raise ApiError(400, f"status must be one of {', '.join(STATUSES)} (got {status[:40]!r})")
     return status
 
 
@@ -249,7 +245,7 @@ async def execution_stream(
     user: UserDep,
     runtime: RuntimeDep,
     hook_id: str | None = Query(None, alias="hookId", max_length=64),
-    status: str | None = Query(None, description=f"One of {', '.join(STREAM_STATUSES)}"),
+    status: str | None = Query(None, description=f"One of {', '.join(STATUSES)}"),
     event: str | None = Query(None, max_length=200, description="The delivery's event type"),
     delivery_id: str | None = Query(None, alias="deliveryId", max_length=200),
     last_event_id: str | None = Header(None, alias="Last-Event-ID", max_length=40),

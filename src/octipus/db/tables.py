@@ -106,12 +106,16 @@ class Delivery(Base):
     """One accepted request, kept whole (raw body) so every execution and replay sees it."""
 
     __tablename__ = "deliveries"
-    # A path's deliveries in id (arrival) order: what `octipus listen` pages through.
-    __table_args__ = (sa.Index("ix_deliveries_path_id", "path", "id"),)
+    # A path's deliveries in id (arrival) order: what `octipus listen` pages through; and the
+    # log's `event` filter: the newest deliveries of an event type.
+    __table_args__ = (
+        sa.Index("ix_deliveries_path_id", "path", "id"),
+        sa.Index("ix_deliveries_event", "event_type", "id"),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
     path: Mapped[str] = mapped_column(sa.String(500))
-    delivery_id: Mapped[str | None] = mapped_column(sa.String(200))
+    delivery_id: Mapped[str | None] = mapped_column(sa.String(200), index=True)
     event_type: Mapped[str | None] = mapped_column(sa.String(200))
     method: Mapped[str] = mapped_column(sa.String(10), default="POST")
     content_type: Mapped[str | None] = mapped_column(sa.String(200))
@@ -129,6 +133,9 @@ class Delivery(Base):
 # with the same literals (not bound parameters) so that the planner can use that partial index.
 WAITING_STATUSES = ("queued", "retrying")
 WAITING_ROWS = f"status IN ({', '.join(repr(s) for s in WAITING_STATUSES)})"
+# Statuses an execution never leaves (retention may delete these).
+FINISHED_STATUSES = ("success", "error", "skipped", "cancelled")
+STATUSES = ("queued", "held", "running", "retrying", *FINISHED_STATUSES)
 
 
 class Execution(Base):
@@ -140,6 +147,9 @@ class Execution(Base):
         sa.Index("ix_executions_claim", "status", "run_after"),
         sa.Index("ix_executions_hook_created", "hook_id", "created_at"),
         sa.Index("ix_executions_changed", "changed_at", "id"),  # the live stream's cursor
+        # The log, newest first: unfiltered (admins), and by status within the caller's hooks.
+        sa.Index("ix_executions_created", "created_at", "id"),
+        sa.Index("ix_executions_status_created", "status", "hook_id", "created_at"),
         # Each hook's waiting rows, oldest first: what a claim reads (queue/queries.py).
         sa.Index(
             "ix_executions_due",
@@ -175,6 +185,27 @@ class Execution(Base):
     # Set by every write (SQLAlchemy applies `onupdate` to UPDATEs that leave the column out):
     # the cursor of GET /api/executions/stream (api/execution_stream.py).
     changed_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A replay names the execution it replays (kept as text: the original may be pruned first).
+    replay_of: Mapped[str | None] = mapped_column(sa.String(32))
+
+
+class Attempt(Base):
+    """One finished run of an execution's action: what was sent, what came back, what next."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (sa.UniqueConstraint("execution_id", "number", name="uq_attempts_number"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    execution_id: Mapped[str] = mapped_column(sa.ForeignKey("executions.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime]
+    duration_ms: Mapped[int]
+    outcome: Mapped[str] = mapped_column(sa.String(20))  # success | retrying | error
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    # {"request": {method, url, headers, body, bodyTruncated}, "response": {status, ...}}
+    exchange: Mapped[dict[str, Any] | None]
+    next_attempt_at: Mapped[datetime | None]
 
 
 class Rejection(Base):

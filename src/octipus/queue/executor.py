@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,6 +54,8 @@ class Outcome:
     error: str | None
     duration_ms: int
     run_after: datetime | None = None
+    started_at: datetime | None = None
+    exchange: dict[str, Any] | None = None  # what the action sent and got back
 
 
 async def prepare_runs(session: AsyncSession, claims: list[Claim], worker_id: str) -> list[Run]:
@@ -131,50 +133,57 @@ def _counted_at_claim(hook: Hook, claim: Claim) -> bool:
 async def attempt(runtime: Runtime, run: Run) -> Outcome:
     """Run the action once and classify how it ended; never raises for an action's failure."""
     claim, action = run.claim, run.hook.action
-    started = time.perf_counter()
+    ctx = _context(runtime, run)
+    started, started_at = time.perf_counter(), utcnow()
 
-    def took() -> int:
-        return int((time.perf_counter() - started) * 1000)
+    def ended(status: str, result: dict[str, Any] | None, error: str | None) -> Outcome:
+        took = int((time.perf_counter() - started) * 1000)
+        return Outcome(status, result, error, took, started_at=started_at, exchange=ctx.exchange)
 
     try:
-        result = await _run_action(runtime, run)
+        result = await _run_action(ctx, run)
     except RetryableError as exc:
         if claim.attempt >= claim.max_attempts:
-            error = f"{exc} (gave up after {claim.attempt} attempts)"
-            return Outcome("error", exc.result, error, took())
+            return ended("error", exc.result, f"{exc} (gave up after {claim.attempt} attempts)")
         delay = retry_delay(claim.attempt, exc.retry_after, runtime.settings.retry_base_scale)
-        return Outcome(
-            "retrying", exc.result, str(exc), took(), utcnow() + timedelta(seconds=delay)
-        )
+        retrying = ended("retrying", exc.result, str(exc))
+        return replace(retrying, run_after=utcnow() + timedelta(seconds=delay))
     except ActionError as exc:
-        return Outcome("error", exc.result, str(exc), took())
+        return ended("error", exc.result, str(exc))
     except Exception as exc:  # an action's bug must fail its execution, never the worker
         log.exception("action crashed", extra={"execution": claim.id, "action": action})
-        return Outcome("error", None, f"Internal error: {type(exc).__name__}: {exc}", took())
+        return ended("error", None, f"Internal error: {type(exc).__name__}: {exc}")
     finally:
         ACTION_SECONDS.labels(action).observe(time.perf_counter() - started)
-    return Outcome("success", result, None, took())
+    return ended("success", result, None)
 
 
-async def _run_action(runtime: Runtime, run: Run) -> dict[str, Any]:
-    """Build the trigger context and call the hook's action."""
+def _context(runtime: Runtime, run: Run) -> ActionContext:
+    """What the action may use; the trigger context is empty when the delivery is gone."""
     claim, hook = run.claim, run.hook
-    if run.delivery is None:
-        raise ActionError("The delivery of this execution is no longer stored")
-    try:
-        action = get_action(hook.action)
-    except KeyError:
-        raise ActionError(f"Unknown action type '{hook.action}'") from None
-    ctx = ActionContext(
+    trigger = {}
+    if run.delivery is not None:
+        trigger = trigger_context(webhook_context(run.delivery), hook, claim.id)
+    return ActionContext(
         runtime=runtime,
         hook=hook,
         owner=run.owner,
         execution_id=claim.id,
         attempt=claim.attempt,
         source=claim.source,
-        trigger=trigger_context(webhook_context(run.delivery), hook, claim.id),
+        trigger=trigger,
         owner_bindings=run.owner_bindings,
     )
+
+
+async def _run_action(ctx: ActionContext, run: Run) -> dict[str, Any]:
+    """Call the hook's action."""
+    if run.delivery is None:
+        raise ActionError("The delivery of this execution is no longer stored")
+    try:
+        action = get_action(run.hook.action)
+    except KeyError:
+        raise ActionError(f"Unknown action type '{run.hook.action}'") from None
     return await action.run(ctx)
 
 
@@ -199,6 +208,22 @@ def _warning(result: dict[str, Any] | None) -> str | None:
     return "; ".join(str(w) for w in warnings)
 
 
+def _attempt_row(run: Run, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    """The attempt log's row for how `run` ended."""
+    return {
+        "id": new_id(),
+        "execution_id": run.claim.id,
+        "number": run.claim.attempt,
+        "started_at": outcome.started_at,
+        "finished_at": now,
+        "duration_ms": outcome.duration_ms,
+        "outcome": outcome.status,
+        "error": outcome.error,
+        "exchange": outcome.exchange,
+        "next_attempt_at": outcome.run_after,
+    }
+
+
 async def store_outcomes(
     session: AsyncSession, finished: list[tuple[Run, Outcome]], worker_id: str
 ) -> dict[str, HookTally]:
@@ -209,12 +234,15 @@ async def store_outcomes(
     stored = await queries.finish_runs(
         session, worker_id, [_finish(run, outcome, now) for run, outcome in finished]
     )
+    kept = [(run, outcome) for (run, outcome), ok in zip(finished, stored, strict=True) if ok]
+    await queries.record_attempts(session, [_attempt_row(r, o, now) for r, o in kept])
     tallies: dict[str, HookTally] = {}
     for (run, outcome), ok in zip(finished, stored, strict=True):
         if not ok:
             log.warning("execution claim lost; outcome dropped", extra={"execution": run.claim.id})
             continue
-        counts = outcome.status != "retrying" and not run.counted
+        # A run counts once, when its first attempt ends: deliveries still retrying are runs.
+        counts = run.claim.attempt == 1 and not run.counted
         tally = HookTally(
             outcome.error, _warning(outcome.result), int(counts), now if counts else None
         )

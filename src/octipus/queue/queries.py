@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from octipus.db.connectors import NEW_WORK, connector_of
 from octipus.db.ids import new_id
-from octipus.db.tables import WAITING_STATUSES, Delivery, Execution, Hook, User
+from octipus.db.tables import WAITING_STATUSES, Attempt, Delivery, Execution, Hook, User
 from octipus.queue.scheduling import Waiting, hook_cap, share_slots
 
 CLAIMABLE = WAITING_STATUSES
@@ -546,6 +546,43 @@ async def _finished_by(
     )
     now = {row.id: (row.worker_id, row.attempts, row.status) for row in rows}
     return [now.get(f.claim.id) == (worker_id, f.claim.attempt, f.status) for f in finishes]
+
+
+async def record_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Add the attempt log's rows for a round's finished runs, in one INSERT."""
+    if rows:
+        await session.execute(sa.insert(Attempt).values(list(rows)))
+
+
+async def retry_now(session: AsyncSession, execution_id: str, now: datetime) -> bool:
+    """A `retrying` or `error` execution runs again now (an `error` one gets one more attempt);
+    False when it is in neither status (anymore)."""
+    updated = await _update(
+        session,
+        Execution.id == execution_id,
+        Execution.status.in_(("retrying", "error")),
+        status="queued",
+        run_after=now,
+        finished_at=None,
+        max_attempts=sa.case(
+            (Execution.attempts >= Execution.max_attempts, Execution.attempts + 1),
+            else_=Execution.max_attempts,
+        ),
+    )
+    return updated == 1
+
+
+async def cancel_waiting(session: AsyncSession, execution_id: str, now: datetime) -> bool:
+    """A queued or retrying execution will not run: `cancelled`; False when it is not waiting
+    (a worker may have claimed it meanwhile)."""
+    updated = await _update(
+        session,
+        Execution.id == execution_id,
+        Execution.status.in_(WAITING_STATUSES),
+        status="cancelled",
+        finished_at=now,
+    )
+    return updated == 1
 
 
 async def mark_skipped(

@@ -32,12 +32,14 @@ class UnknownTool(LookupError):
     """No tool with that id, or no such action on it; the message lists what exists."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class ToolContext:
     """What one tool call may use: the process runtime and the hook owner it acts for."""
 
     runtime: Runtime
     owner: User
+    # What an HTTP tool sent and got back (actions/exchange.py), for the attempt log.
+    exchange: dict[str, Any] | None = None
 
 
 Renderer = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]

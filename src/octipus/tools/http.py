@@ -8,6 +8,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from octipus.actions.exchange import summarize
 from octipus.net.addresses import BlockedDestination
 from octipus.net.http import HttpError, HttpInvalidRequest, HttpTimeout, Reply
 from octipus.tools.base import ActionSpec, Tool, ToolContext, ToolError
@@ -69,6 +70,7 @@ async def send_request(params: HttpParams, ctx: ToolContext) -> dict[str, Any]:
     content, headers = _encode_body(params)
     started = time.monotonic()
     request = {"method": params.method, "url": params.url}
+    ctx.exchange = summarize(params.method, params.url, headers, content, None)
     try:
         response = await ctx.runtime.outbound.request(
             params.method,
@@ -87,6 +89,7 @@ async def send_request(params: HttpParams, ctx: ToolContext) -> dict[str, Any]:
         raise ToolError(f"request cannot be sent: {exc}", request) from None
     except HttpError as exc:
         raise ToolError(f"request failed: {exc}", request, retryable=True) from None
+    ctx.exchange = summarize(params.method, params.url, headers, content, response)
     result = _response_result(params, response, started)
     status = response.status
     if 200 <= status < 300:

@@ -5,6 +5,7 @@
 
 const TOKEN_KEY = "octipus.token";
 const FLASH_KEY = "octipus.flash";
+const FINAL = new Set(["success", "error", "skipped", "cancelled"]);
 const PAGE_SIZE = 50;
 
 const $ = (selector, root = document) => root.querySelector(selector);
