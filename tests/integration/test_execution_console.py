@@ -141,6 +141,16 @@ def test_filters_narrow_the_list(console: ServerProcess, receiver: Receiver):
     assert bad.status_code == 400 and "since must be an ISO 8601 time" in bad.json()["error"]
 
 
+def test_filters_refuse_a_nul_character(console: ServerProcess):
+    body = '{"q": "a\\u0000b", "event": "push"}'
+    with console.client() as c:
+        answer = c.post(
+            "/api/executions/replay", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"].startswith("q ")
+
+
 def test_q_finds_executions_by_words_in_the_body(console: ServerProcess, receiver: Receiver):
     hook = forward_hook(console, receiver.url + "/search")
     word = f"needle{uuid.uuid4().hex[:8]}"
@@ -154,11 +164,11 @@ def test_q_finds_executions_by_words_in_the_body(console: ServerProcess, receive
             assert answer.status_code == 200, answer.text
             return int(answer.json()["total"])
 
-        assert wait_until(lambda: found(word) == 1, what="the body indexed")
+        wait_until(lambda: found("refs heads") == 2, what="both bodies indexed")
+        assert found(word) == 1
         assert found(f"heads/{word}") == 1  # words in order
         assert found(f"{word} heads") == 0
         assert found('"quoted" OR *') == 0  # a phrase, never FTS syntax
-        assert found("refs heads") == 2
 
 
 def test_retry_now_runs_a_retrying_execution_at_once(console: ServerProcess, receiver: Receiver):

@@ -35,6 +35,7 @@ class LogFilter:
 
     def conditions(self, session: AsyncSession) -> list[sa.ColumnElement[bool]]:
         """The WHERE terms (on executions joined with hooks and deliveries)."""
+        self._check_text()
         terms: list[sa.ColumnElement[bool]] = []
         if self.hook_id:
             terms.append(Execution.hook_id == self.hook_id)
@@ -65,6 +66,26 @@ class LogFilter:
         if self.q:
             terms.append(body_contains(session, self.q, COUNT_CAP + 1))
         return terms
+
+    def _check_text(self) -> None:
+        """400 for text no database can compare: a NUL or a lone surrogate (JSON allows both)."""
+        fields = {"hookId": self.hook_id, "event": self.event, "deliveryId": self.delivery_id}
+        for name, value in {
+            **fields,
+            "since": self.since,
+            "until": self.until,
+            "q": self.q,
+        }.items():
+            if value is None:
+                continue
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise ApiError(
+                    400, f"{name} is not valid Unicode text (a lone surrogate)"
+                ) from None
+            if "\x00" in value:
+                raise ApiError(400, f"{name} must not contain a NUL character")
 
 
 def _instant(name: str, value: str) -> datetime:
