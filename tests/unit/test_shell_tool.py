@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from octipus.actions.base import ActionError, ConfigError
 from octipus.actions.tool import ToolAction
 from octipus.runtime import Runtime
-from octipus.tools.process import OUTPUT_TAIL_BYTES
+from octipus.tools.process import OUTPUT_TAIL_BYTES, TOOL_NICENESS
 from octipus.tools.shell import ShellParams, render_shell, run_command
 from tests.support.action_context import make_context, make_owner, make_runtime
 from tests.support.waiting import wait_until
@@ -101,6 +101,15 @@ async def test_args_program_is_looked_up_on_path(runtime: Runtime) -> None:
 
     assert result["stdout"] == "a b c\n"
     assert result["args"] == ["echo", "a b", "c"]
+
+
+async def test_commands_run_below_the_servers_priority(runtime: Runtime) -> None:
+    ctx = make_context(runtime, "execute_tool", shell_config(args=["nice"]))
+
+    result = await ToolAction().run(ctx)
+
+    assert int(result["stdout"]) == max(TOOL_NICENESS, os.getpriority(os.PRIO_PROCESS, 0))
+    assert os.getpriority(os.PRIO_PROCESS, 0) < TOOL_NICENESS  # the server itself is not lowered
 
 
 async def test_missing_program_is_an_error_naming_it(runtime: Runtime) -> None:

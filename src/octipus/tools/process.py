@@ -1,8 +1,11 @@
 """Child processes for tools: a cheap spawn, an exit awaited without a thread, bounded output.
 
 `subprocess.Popen` spawns with vfork (the server's memory is not copied, unlike a fork), in a
-new session so a timeout kills the whole process group. The exit is awaited through a pidfd
-the event loop watches (no thread per child, as asyncio's default watcher on 3.11 would start,
+new session so a timeout kills the whole process group. It runs on one spawner thread whose
+niceness (TOOL_NICENESS) every command inherits (Linux keeps niceness per thread): commands
+yield the CPU to the server's own work, so receiving and storing deliveries stays fast while a
+burst of commands runs, and the backlog is worked off with what is left. The exit is awaited
+through a pidfd the event loop watches (no thread per child, as asyncio's default watcher on 3.11 would start,
 and no fork, as uvloop's spawn does); stdout and stderr keep only their last bytes.
 """
 
@@ -13,11 +16,24 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 OUTPUT_TAIL_BYTES = 16 * 1024
 REAP_SECONDS = 5.0  # how long to wait for a killed group's leader to exit
+TOOL_NICENESS = 10  # of every command: below the server (0), so the server is served first
+
+
+def _lower_priority() -> None:
+    """Give the spawner thread (and so every child it starts) TOOL_NICENESS."""
+    with contextlib.suppress(OSError):  # not permitted (a lower niceness than ours): keep ours
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TOOL_NICENESS)
+
+
+_spawner = ThreadPoolExecutor(1, "octipus-spawner", initializer=_lower_priority)
 
 
 class TailBuffer:
@@ -72,12 +88,18 @@ class Finished:
     stderr: TailBuffer
 
 
-def spawn(argv: list[str], cwd: str | None, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start `argv` (the program looked up on env's PATH) in a new session, output piped.
+async def spawn(argv: list[str], cwd: str | None, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start `argv` (the program looked up on env's PATH) in a new session, output piped, at
+    TOOL_NICENESS.
 
     OSError when the program or cwd cannot be used; ValueError for a NUL byte or text that has
     no byte form in an argument or variable.
     """
+    start = partial(_popen, argv, cwd, env)
+    return await asyncio.get_running_loop().run_in_executor(_spawner, start)
+
+
+def _popen(argv: list[str], cwd: str | None, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,

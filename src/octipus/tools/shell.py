@@ -121,7 +121,7 @@ async def run_command(params: ShellParams, ctx: ToolContext) -> dict[str, Any]:
     """Run the program; non-zero exit or timeout raise ToolError with the output in the result."""
     started = time.monotonic()
     try:
-        proc = spawn(params.argv(), params.cwd, _environment(params.env))
+        proc = await spawn(params.argv(), params.cwd, _environment(params.env))
     except OSError as exc:  # a missing program or cwd, or one not executable
         raise ToolError(f"cannot start the command: {exc.strerror}: {exc.filename}") from None
     except ValueError as exc:  # a NUL byte (or text with no byte form) in an argument or value
