@@ -5,8 +5,9 @@ new session so a timeout kills the whole process group. It runs on one spawner t
 niceness (TOOL_NICENESS) every command inherits (Linux keeps niceness per thread): commands
 yield the CPU to the server's own work, so receiving and storing deliveries stays fast while a
 burst of commands runs, and the backlog is worked off with what is left. The exit is awaited
-through a pidfd the event loop watches (no thread per child, as asyncio's default watcher on 3.11 would start,
-and no fork, as uvloop's spawn does); stdout and stderr keep only their last bytes.
+through a pidfd the event loop watches (no thread per child, as asyncio's default watcher on
+3.11 would start, and no fork, as uvloop's spawn does); stdout and stderr keep only their last
+bytes.
 """
 
 from __future__ import annotations
