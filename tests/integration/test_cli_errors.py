@@ -125,8 +125,11 @@ def test_an_unknown_hook_is_exit_1_listing_the_callers_hooks(
 def test_an_api_refusal_is_exit_1_with_the_servers_message(server: ServerProcess) -> None:
     done = server.cli("tokens", "revoke", "not-a-token-id", check=False)
     assert_one_line(done, 1, "No token not-a-token-id of yours; GET /api/auth/tokens lists them")
-    done = server.cli("executions", "list", "--status", "nonsense", check=False)
+    done = server.cli("executions", "list", "--since", "nonsense", check=False)
     assert done.returncode == 1 and "(HTTP 4" in done.stderr, done.stderr
+    # --status is checked by the command itself (its choices are listed): a usage error
+    done = server.cli("executions", "list", "--status", "nonsense", check=False)
+    assert done.returncode == 2 and "queued" in done.stderr, done.stderr
 
 
 def test_database_commands_refuse_to_create_a_database(tmp_path: Path) -> None:
