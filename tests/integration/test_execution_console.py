@@ -389,7 +389,7 @@ def test_cli_show_retry_cancel_and_replay(console: ServerProcess, receiver: Rece
     bad = console.cli("executions", "list", "--status", "done", check=False)
     assert bad.returncode != 0 and "cancelled" in bad.stderr
     unknown = console.cli("executions", "list", "--hook", "no-such-hook", check=False)
-    assert unknown.returncode == 1 and "no hook named 'no-such-hook'" in unknown.stderr
+    assert unknown.returncode == 1 and "no hook named or with id 'no-such-hook'" in unknown.stderr
 
 
 @pytest.mark.postgres

@@ -4,12 +4,16 @@ every accepted delivery; it is replaced when it crashes, and stopped with the se
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.support.hooks import make_hook, send_github, unique_path
 from tests.support.server import ServerProcess
@@ -112,10 +116,9 @@ def test_several_inline_serving_processes_are_refused_at_start(tmp_path: Path):
 
 
 def test_sigterm_stops_the_writer_and_removes_its_socket(
-    server_factory: Callable[..., ServerProcess], tmp_path: Path
+    server_factory: Callable[..., ServerProcess], short_tmp: Path
 ):
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
+    scratch = short_tmp  # short: a longer TMPDIR makes the server use /tmp (socket paths)
     server = server_factory(
         env={
             "OCTIPUS_INGRESS_WRITER": "process",
@@ -129,3 +132,11 @@ def test_sigterm_stops_the_writer_and_removes_its_socket(
     assert server.stop() in (0, -signal.SIGTERM)
     wait_until(lambda: not Path(f"/proc/{pid}").exists(), what="the writer to stop")
     assert list(scratch.iterdir()) == []  # uvicorn re-raises SIGTERM: `stop` removed them
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temporary directory with a short path, removed afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="oct-", dir="/tmp"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)

@@ -61,7 +61,9 @@ def test_a_revoked_token_fails_at_once_on_every_serving_process(
     server_factory: Callable[..., ServerProcess],
 ) -> None:
     # Two serving processes on one port: fresh connections land on either.
-    server = server_factory(env={"OCTIPUS_HTTP_PROCESSES": "2", "OCTIPUS_INGRESS_WRITER": "inline"})
+    server = server_factory(
+        env={"OCTIPUS_HTTP_PROCESSES": "2", "OCTIPUS_INGRESS_WRITER": "process"}
+    )
     token = server.new_user_token("heidi")
     for _ in range(6):
         with server.client(token=token) as client:

@@ -61,13 +61,19 @@ async def stop_processes(procs: list[asyncio.subprocess.Process], grace: float, 
         await asyncio.wait(late, timeout=10)
 
 
+MAX_BASE_CHARS = 64  # a longer TMPDIR leaves too little room for a socket path: /tmp then
+
+
 class ScratchDirectory:
     """A private temporary directory, removed by `with`'s exit (also when start-up failed) and
     by `remove_directory`, which a keeper's `stop` calls: uvicorn ends a process stopped by a
     signal by raising that signal again, so `__exit__` does not run then."""
 
     def __init__(self, prefix: str):
-        self.directory = Path(tempfile.mkdtemp(prefix=prefix))
+        base = tempfile.gettempdir()
+        # Unix sockets live in it, and their whole path must fit in 108 bytes.
+        where = base if len(base) <= MAX_BASE_CHARS else "/tmp"
+        self.directory = Path(tempfile.mkdtemp(prefix=prefix, dir=where))
 
     def __enter__(self) -> Self:
         return self
