@@ -79,6 +79,6 @@ def test_after_losing_its_listener_a_node_falls_back_to_the_ttl_then_listens_aga
     patch(a, hook, isEnabled=False)
     wait_until(answers(b, path, 404), 10, "the disabled hook, by TTL or on listening again")
 
-    wait_until(lambda: len(pg_run(pg_database_url, LISTENERS)) == listeners, 10, "listeners")
+    wait_until(lambda: len(pg_run(pg_database_url, LISTENERS)) >= listeners, 10, "listeners")
     patch(a, hook, isEnabled=True)
     wait_until(answers(b, path, 202), PUSHED, "the enabled hook, pushed again")
