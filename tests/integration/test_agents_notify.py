@@ -13,7 +13,7 @@ from tests.support.fake_telegram import FakeTelegram
 from tests.support.hooks import make_hook, send_github, unique_path
 from tests.support.server import ServerProcess
 from tests.support.signing import fixture_bytes
-from tests.support.waiting import finished_executions
+from tests.support.waiting import finished_executions, wait_until
 
 SECRET = "agent-notify-secret"
 CHAT = 4242
@@ -108,7 +108,12 @@ def test_no_linked_channel_is_a_warning_on_a_successful_run_and_its_hook(
     assert execution["result"]["notified"] == []
     warning = "notifyOwner: no verified channel — link a channel in Settings → Channels"
     assert execution["result"]["warnings"] == [warning]
-    with server.client() as client:
-        hook = client.get(f"/api/hooks/{execution['hookId']}").json()["hook"]
+
+    def hook_warned() -> dict | None:  # hook rows are written in batches, about once a second
+        with server.client() as client:
+            hook = client.get(f"/api/hooks/{execution['hookId']}").json()["hook"]
+        return hook if hook["lastWarning"] else None
+
+    hook = wait_until(hook_warned, 10, "the hook's lastWarning")
     assert hook["lastWarning"] == warning
     assert hook["lastError"] is None
