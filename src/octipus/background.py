@@ -1,11 +1,14 @@
-"""A background service that runs one coroutine: started with the process (or the leadership),
+"""Background services that run one coroutine: started with the process (or the leadership),
 cancelled on stop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from abc import ABC, abstractmethod
+
+log = logging.getLogger(__name__)
 
 
 class TaskService(ABC):
@@ -29,3 +32,20 @@ class TaskService(ABC):
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+
+
+class PeriodicService(TaskService):
+    """Runs `tick` every `interval` seconds; a failed tick is logged and the next one retries."""
+
+    interval: float
+
+    @abstractmethod
+    async def tick(self) -> object: ...
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # the database may be briefly away: the next tick retries
+                log.exception("%s failed", self.name)
+            await asyncio.sleep(self.interval)

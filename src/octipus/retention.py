@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from octipus.background import TaskService
+from octipus.background import PeriodicService
 from octipus.config import Settings
 from octipus.db.ids import first_id_at
 from octipus.db.tables import FINISHED_STATUSES, Delivery, Execution, utcnow
@@ -94,7 +94,7 @@ class Pruned:
     bodies: int = 0
 
 
-class Retention(TaskService):
+class Retention(PeriodicService):
     """Prunes once when started (elected), then every OCTIPUS_RETENTION_INTERVAL_SECONDS."""
 
     name = "retention"
@@ -103,17 +103,13 @@ class Retention(TaskService):
         super().__init__()
         self.settings = settings
         self.sessions = sessions
+        self.interval = settings.retention_interval_seconds
         # Bodies up to this id are cleared (or kept for good): each pass resumes here rather than
         # reading the cleared ones again. It starts over when this node is elected.
         self._bodies_done = ""
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.prune()
-            except Exception:  # the database may be briefly away: the next pass retries
-                log.exception("retention pass failed")
-            await asyncio.sleep(self.settings.retention_interval_seconds)
+    async def tick(self) -> Pruned:
+        return await self.prune()
 
     async def prune(self) -> Pruned:
         """One pass: every batch due now, then one log line (and the metrics)."""

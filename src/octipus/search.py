@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from octipus.background import TaskService
+from octipus.background import PeriodicService
 from octipus.db.tables import Delivery, Execution
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ async def forget(session: AsyncSession, delivery_ids: Sequence[str]) -> None:
         await session.execute(_FORGET, {"ids": list(delivery_ids)})
 
 
-class SearchIndexer(TaskService):
+class SearchIndexer(PeriodicService):
     """The leader's indexer: every `interval` seconds, index what arrived, batch by batch."""
 
     name = "search indexer"
@@ -97,13 +97,8 @@ class SearchIndexer(TaskService):
         self.sessions = sessions
         self.interval = interval
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.catch_up()
-            except Exception:  # the database may be briefly away: the next pass retries
-                log.exception("search indexing failed")
-            await asyncio.sleep(self.interval)
+    async def tick(self) -> int:
+        return await self.catch_up()
 
     async def catch_up(self) -> int:
         """Index every delivery not indexed yet; returns how many."""

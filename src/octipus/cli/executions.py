@@ -122,9 +122,7 @@ def retry(
     json: bool = JSON_OPTION,
 ) -> None:
     """Run a retrying or failed execution again now."""
-    with Api(url, token) as client:
-        execution = client.post(f"/api/executions/{execution_id}/retry", "execution")["execution"]
-    _show(execution, json)
+    _act(execution_id, "retry", url, token, json)
 
 
 @app.command("cancel")
@@ -135,8 +133,13 @@ def cancel(
     json: bool = JSON_OPTION,
 ) -> None:
     """Cancel a queued or retrying execution."""
+    _act(execution_id, "cancel", url, token, json)
+
+
+def _act(execution_id: str, verb: str, url: str | None, token: str | None, json: bool) -> None:
+    """POST /api/executions/ID/VERB and show the execution it answers with."""
     with Api(url, token) as client:
-        execution = client.post(f"/api/executions/{execution_id}/cancel", "execution")["execution"]
+        execution = client.post(f"/api/executions/{execution_id}/{verb}", "execution")["execution"]
     _show(execution, json)
 
 

@@ -10,9 +10,10 @@ exclusive file lock beside the database, released by the kernel. Another node's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Protocol
+
+from octipus.background import TaskService
 
 if TYPE_CHECKING:
     from octipus.app import BackgroundService
@@ -36,27 +37,22 @@ class LeaderLock(Protocol):
     async def release(self) -> None: ...
 
 
-class Leadership:
+class Leadership(TaskService):
     """Campaigns for the leader lock and runs `on_elected` services while it holds it."""
 
     def __init__(self, lock: LeaderLock, on_elected: list[BackgroundService]):
         self.lock = lock
         self.on_elected = on_elected
         self.leading = False
-        self._task: asyncio.Task[None] | None = None
+        super().__init__()
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._campaign(), name="leadership")
+    name = "leadership"
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         await self._step_down()
 
-    async def _campaign(self) -> None:
+    async def run(self) -> None:
         while True:
             try:
                 if not self.leading and await self.lock.acquire():

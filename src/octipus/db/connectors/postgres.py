@@ -11,7 +11,6 @@ then hook rows (id order), so no deadlock cycle can form.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -22,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from octipus.background import TaskService
 from octipus.config import Settings
 from octipus.db.engine import JSON_CODEC
 from octipus.db.tables import Hook
@@ -67,7 +67,7 @@ def _notify_statement(channel: str) -> sa.Select[Any]:
     return sa.select(sa.func.pg_notify(channel, ""))
 
 
-class Listener:
+class Listener(TaskService):
     """LISTEN on `channel` over a dedicated connection, checked every RECHECK_SECONDS and made
     again when lost; `on_connected` runs each time it listens (again), `on_lost` when it stops
     (notifications may have been missed in between)."""
@@ -86,20 +86,18 @@ class Listener:
         self._on_connected = on_connected
         self._on_lost = on_lost
         self._conn: Any = None  # asyncpg.Connection
-        self._task: asyncio.Task[None] | None = None
+        super().__init__()
+        self.name = f"listen {channel}"
 
     async def start(self) -> None:
         await self._listen()  # the first connection before serving; retried below if it fails
-        self._task = asyncio.create_task(self._keep_listening(), name=f"listen {self._channel}")
+        await super().start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await super().stop()
         self._lost()
 
-    async def _keep_listening(self) -> None:
+    async def run(self) -> None:
         while True:
             await asyncio.sleep(RECHECK_SECONDS)
             if self._conn is not None:
